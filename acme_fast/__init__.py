@@ -1,0 +1,40 @@
+"""acme_fast: which of your DNA-sequence models give consistent attribution maps?
+
+Fast C++ implementations of the consistency metrics of Majdandzic, Rajesh et al. (PMLR
+2022), "Selecting deep neural networks that yield consistent attribution-based
+interpretations for genomics": the k-mer KLD and the k-attr-mean KLD, plus ground-truth
+attribution quality for synthetic data.
+"""
+
+from . import _core
+from ._results import GroundTruthResult, KattrResult, KmerResult
+from .groundtruth import groundtruth_scores
+from .kattr import KattrAccumulator, gauge_correct, kattr_kld
+from .kmer import KmerAccumulator, kmer_kld, kmer_names, kmer_prior
+
+__version__ = "0.1.0"
+
+#: True when the kernels were compiled with OpenMP (parallel over sequences).
+has_openmp: bool = bool(_core.has_openmp)
+
+
+def max_threads() -> int:
+    """Threads the kernels use when ``n_threads=None``."""
+    return int(_core.max_threads(0))
+
+
+__all__ = [
+    "gauge_correct",
+    "kmer_prior",
+    "kmer_kld",
+    "kmer_names",
+    "kattr_kld",
+    "groundtruth_scores",
+    "KmerAccumulator",
+    "KattrAccumulator",
+    "KmerResult",
+    "KattrResult",
+    "GroundTruthResult",
+    "has_openmp",
+    "max_threads",
+]

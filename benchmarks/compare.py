@@ -1,0 +1,200 @@
+#!/usr/bin/env python
+"""Summarise a pytest-benchmark JSON of benchmarks/test_bench.py as ratios; gate regressions.
+
+    python benchmarks/compare.py bench.json                          # markdown table
+    python benchmarks/compare.py bench.json --baseline benchmarks/baseline.json
+    python benchmarks/compare.py bench.json --write-baseline benchmarks/baseline.json
+
+Per metric (and x dtype for the k-mer KLD) it reports, from the ``--stat`` time of each
+benchmark (default ``min``, the least noisy estimate of the attainable time; ``median`` also
+possible):
+
+    kernel/floor   kernel with all threads (n_threads=None) / one numpy pass over the inputs
+    kernel/numpy   kernel with all threads / vectorised numpy (benchmarks/numpy_impl.py)
+    speedup 1->2   kernel n_threads=1 / kernel n_threads=2
+
+Only ratios are compared with the baseline, never absolute times: the run fails (exit 1)
+when a kernel/floor ratio is more than ``--max-regression`` (default 2) times its baseline
+value. Targets (kernel/floor <= 4, speedup 1->2 >= 1.6) are reported, not enforced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+
+TARGET_FLOOR = 4.0
+TARGET_SPEEDUP = 1.6
+GATED = "kernel_over_floor"
+NOISY = 0.05  # warn when other processes used more than this fraction of the CPUs
+
+
+def load_rows(path: str, stat: str) -> tuple:
+    """{row key: {"floor", "numpy", "k1", "k2", "kall", "threads_all", "N", "L"}} and the JSON."""
+    with open(path) as f:
+        data = json.load(f)
+    rows: dict = {}
+    for b in data.get("benchmarks", []):
+        info = b.get("extra_info") or {}
+        if "metric" not in info or "impl" not in info:
+            continue  # not one of ours
+        key = info["metric"] + (f"[{info['variant']}]" if info.get("variant") else "")
+        row = rows.setdefault(key, {"N": info.get("N"), "L": info.get("L")})
+        t = float(b["stats"][stat])
+        impl = info["impl"]
+        if impl == "kernel":
+            arg = info.get("threads_arg")
+            if arg == "all":
+                row["kall"] = t
+                row["threads_all"] = info.get("threads")
+            else:
+                row[f"k{arg}"] = t
+        else:
+            row[impl] = t
+    return rows, data
+
+
+def ratios(row: dict) -> dict:
+    def div(a, b):
+        return row[a] / row[b] if a in row and b in row and row[b] > 0 else None
+
+    return {
+        "kernel_over_floor": div("kall", "floor"),
+        "kernel_over_numpy": div("kall", "numpy"),
+        "speedup_1_to_2": div("k1", "k2"),
+    }
+
+
+def _ms(v) -> str:
+    return "—" if v is None else (f"{v * 1e3:.1f}" if v * 1e3 >= 10 else f"{v * 1e3:.2f}")
+
+
+def _r(v, fmt="{:.2f}") -> str:
+    return "—" if v is None else fmt.format(v)
+
+
+def table(rows: dict, stat: str) -> str:
+    out = [
+        f"Times in ms ({stat} over rounds). kernel all = n_threads=None (threads in brackets).",
+        "",
+        "| metric | N × L | floor | numpy | kernel 1t | kernel 2t | kernel all | kernel/floor "
+        f"(≤{TARGET_FLOOR:g}) | kernel/numpy | speedup 1→2 (≥{TARGET_SPEEDUP:g}) |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for key, row in rows.items():
+        r = ratios(row)
+        f, s = r["kernel_over_floor"], r["speedup_1_to_2"]
+        ok_f = "" if f is None else (" ✓" if f <= TARGET_FLOOR else " ✗")
+        ok_s = "" if s is None else (" ✓" if s >= TARGET_SPEEDUP else " ✗")
+        kall = _ms(row.get("kall")) + (f" ({row['threads_all']})" if row.get("threads_all") else "")
+        kn = r["kernel_over_numpy"]
+        kn_s = "—" if kn is None else f"{kn:.3f} ({1 / kn:.1f}× faster)"
+        out.append(
+            f"| {key} | {row['N']} × {row['L']} | {_ms(row.get('floor'))} | {_ms(row.get('numpy'))} | "
+            f"{_ms(row.get('k1'))} | {_ms(row.get('k2'))} | {kall} | {_r(f)}{ok_f} | {kn_s} | {_r(s)}{ok_s} |"
+        )
+    return "\n".join(out)
+
+
+def check_baseline(rows: dict, baseline: dict, factor: float, stat: str) -> list:
+    """Messages for every kernel/floor ratio that regressed by more than ``factor``."""
+    if baseline.get("stat", stat) != stat:
+        print(f"warning: baseline uses stat {baseline.get('stat')!r}, this comparison {stat!r}", file=sys.stderr)
+    bad = []
+    print(f"\n| metric | baseline kernel/floor | now | now / baseline (fail > {factor:g}) |")
+    print("|---|--:|--:|--:|")
+    for key, base in baseline.get("ratios", {}).items():
+        b = base.get(GATED)
+        if key not in rows:
+            print(f"warning: {key} is in the baseline but not in this run", file=sys.stderr)
+            continue
+        cur = ratios(rows[key])[GATED]
+        if b is None or cur is None:
+            print(f"warning: {key}: kernel/floor missing in the baseline or this run", file=sys.stderr)
+            continue
+        rel = cur / b
+        flag = " **REGRESSION**" if rel > factor else ""
+        print(f"| {key} | {b:.2f} | {cur:.2f} | {rel:.2f}{flag} |")
+        if rel > factor:
+            bad.append(f"{key}: kernel/floor {cur:.2f} vs baseline {b:.2f} ({rel:.2f}x > {factor:g}x)")
+    for key in rows:
+        if key not in baseline.get("ratios", {}):
+            print(f"note: {key} has no baseline entry", file=sys.stderr)
+    return bad
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("json", help="pytest-benchmark JSON (--benchmark-json=...)")
+    ap.add_argument("--stat", default="min", choices=["min", "median", "mean"], help="time statistic (default min)")
+    ap.add_argument("--baseline", help="baseline JSON to gate against (kernel/floor ratios only)")
+    ap.add_argument("--max-regression", type=float, default=2.0,
+                    help="fail when kernel/floor exceeds this many times its baseline (default 2)")
+    ap.add_argument("--write-baseline", metavar="PATH", help="write the current ratios as a baseline")
+    args = ap.parse_args(argv)
+
+    rows, data = load_rows(args.json, args.stat)
+    if not rows:
+        print(f"error: no acme_fast benchmarks (with extra_info) in {args.json}", file=sys.stderr)
+        return 2
+    mi = data.get("machine_info", {})
+    print(f"{args.json}: {mi.get('cpu', {}).get('brand_raw', '?')}, "
+          f"{mi.get('cpu', {}).get('count', '?')} cpus, python {mi.get('python_version', '?')}, "
+          f"{data.get('datetime', '?')}\n")
+    ab = data.get("acme_bench") or {}
+    if ab:
+        print(f"mode {ab.get('mode')}, acme_fast max_threads {ab.get('max_threads')}, "
+              f"openmp {ab.get('has_openmp')}, other processes' CPU use during the run "
+              f"{100 * ab.get('other_cpu_fraction', float('nan')):.1f}%\n")
+        if ab.get("other_cpu_fraction", 0.0) > NOISY:
+            print(f"WARNING: other processes used more than {100 * NOISY:g}% of the CPUs during this run; "
+                  "timings (thread speedups above all) are unreliable\n", file=sys.stderr)
+    print(table(rows, args.stat))
+
+    if args.write_baseline:
+        out = {
+            "stat": args.stat,
+            "note": "ratios only (kernel all threads / floor, / numpy; kernel 1 thread / 2 threads); "
+                    "written by benchmarks/compare.py --write-baseline",
+            "source": {
+                "json": args.json,
+                "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "run_datetime": data.get("datetime"),
+                "commit": (data.get("commit_info") or {}).get("id"),
+                "cpu": mi.get("cpu", {}).get("brand_raw"),
+                "cpus": mi.get("cpu", {}).get("count"),
+                **{k: v for k, v in ab.items() if k in ("mode", "N", "L", "GT_N", "GT_L", "other_cpu_fraction")},
+            },
+            "ratios": {
+                k: {"N": row["N"], "L": row["L"], **{n: (None if v is None else round(v, 4))
+                                                     for n, v in ratios(row).items()}}
+                for k, row in rows.items()
+            },
+        }
+        with open(args.write_baseline, "w") as f:
+            json.dump(out, f, indent=2)
+            f.write("\n")
+        print(f"\nwrote baseline {args.write_baseline}")
+
+    if args.baseline:
+        with open(args.baseline) as f:
+            baseline = json.load(f)
+        src = baseline.get("source", {})
+        if src.get("mode") and ab.get("mode") and src["mode"] != ab["mode"]:
+            print(f"note: baseline is from a {src['mode']}-mode run, this is {ab['mode']} mode; "
+                  "ratios to the floor depend somewhat on size", file=sys.stderr)
+        bad = check_baseline(rows, baseline, args.max_regression, args.stat)
+        if bad:
+            print("\nFAIL: kernel/floor regressed more than "
+                  f"{args.max_regression:g}x against {args.baseline}:", file=sys.stderr)
+            for m in bad:
+                print("  " + m, file=sys.stderr)
+            return 1
+        print(f"\nOK: no kernel/floor ratio regressed more than {args.max_regression:g}x against {args.baseline}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

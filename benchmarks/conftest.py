@@ -1,0 +1,79 @@
+"""Shared fixtures of the acme_fast benchmarks (sizes: see bench_config.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # numpy_impl, datagen
+
+import datagen  # noqa: E402
+import numpy_impl  # noqa: E402
+from bench_config import GT_L, GT_N, SEED, SHORT, L, N  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def atac():
+    """ATAC-sized data: dict(x_u8, x_f32, attr) NLC, generated once per session."""
+    return datagen.make_atac(N, L, seed=SEED)
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    """Synthetic data with a ground truth: dict(x_u8, attr, x_model)."""
+    return datagen.make_synthetic(GT_N, GT_L, seed=SEED + 1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def numpy_impl_agrees():
+    """The numpy baselines must compute what the kernels compute (small input, every session)."""
+    datagen.check_numpy_impl_agrees(numpy_impl)
+
+
+# ----------------------------------------------------------------------------- machine noise
+def _busy_s():
+    """CPU seconds all processes spent busy since boot (Linux /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(t) for t in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    busy = sum(v[:3]) + sum(v[5:8])  # user nice system . iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _own_s():
+    t = os.times()
+    return t.user + t.system
+
+
+_START: dict = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_machine_noise():
+    _START.update(wall=time.monotonic(), busy=_busy_s(), own=_own_s())
+    yield
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """Add the run's settings and how busy the rest of the machine was to the JSON."""
+    import acme_fast
+
+    info = {"mode": "short" if SHORT else "full", "N": N, "L": L, "GT_N": GT_N, "GT_L": GT_L, "seed": SEED,
+            "max_threads": acme_fast.max_threads(), "has_openmp": acme_fast.has_openmp}
+    busy = _busy_s()
+    if _START.get("busy") is not None and busy is not None:
+        wall = time.monotonic() - _START["wall"]
+        other = (busy - _START["busy"]) - (_own_s() - _START["own"])
+        info["other_cpu_fraction"] = round(max(other, 0.0) / (wall * (os.cpu_count() or 1)), 4)
+    output_json["acme_bench"] = info
+
+
+def pytest_report_header(config):
+    mode = "short" if SHORT else "full"
+    return f"acme_fast benchmarks: {mode} mode, N={N} L={L}; ground truth N={GT_N} L={GT_L}; seed={SEED}"

@@ -1,0 +1,439 @@
+// pybind11 bindings: check arrays, allocate outputs, release the GIL, call core.
+//
+// The Python layer (acme_fast/_validate.py) has already checked shapes, dtypes,
+// layouts and parameters and made the arrays C-contiguous; the checks here are
+// a second line of defence so that no call from Python can reach the kernels
+// with a pointer that does not match its sizes. Nothing is copied here.
+//
+// GIL: every kernel is called inside py::gil_scoped_release. That is safe
+// because the kernels only read and write raw buffers whose owners (py::array
+// objects) are held by this C++ frame for the whole call, and they touch no
+// Python object. Outputs are allocated before the GIL is released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <type_traits>
+
+#include "acme/groundtruth.hpp"
+#include "acme/kattr.hpp"
+#include "acme/kmer.hpp"
+
+namespace py = pybind11;
+using namespace acme::core;
+
+namespace {
+
+enum class XType { u8, f32, f64 };
+enum class AType { f32, f64 };
+
+void require(bool ok, const std::string& msg) {
+    if (!ok) throw py::value_error(msg);
+}
+
+// (N, L, 4) or (N, 4, L), C-contiguous. Returns (N, L).
+std::pair<i64, i64> check_3d(const py::array& arr, bool ncl, const char* name) {
+    require(arr.ndim() == 3, std::string(name) + ": expected a 3-D array");
+    require(arr.flags() & py::array::c_style, std::string(name) + ": expected a C-contiguous array");
+    const i64 N = arr.shape(0);
+    const i64 L = ncl ? arr.shape(2) : arr.shape(1);
+    const i64 C = ncl ? arr.shape(1) : arr.shape(2);
+    require(C == 4, std::string(name) + ": expected 4 channels");
+    return {N, L};
+}
+
+XType xtype(const py::array& x) {
+    if (py::isinstance<py::array_t<std::uint8_t>>(x)) return XType::u8;
+    if (py::isinstance<py::array_t<float>>(x)) return XType::f32;
+    if (py::isinstance<py::array_t<double>>(x)) return XType::f64;
+    throw py::type_error("x: expected uint8, float32 or float64 data");
+}
+
+AType atype(const py::array& a) {
+    if (py::isinstance<py::array_t<float>>(a)) return AType::f32;
+    if (py::isinstance<py::array_t<double>>(a)) return AType::f64;
+    throw py::type_error("attr: expected float32 or float64 data");
+}
+
+py::object error_tuple(const InputError& e) {
+    if (e.ok()) return py::none();
+    return py::make_tuple(e.kind, e.seq, e.pos, e.value);
+}
+
+// Calls f(TX{}, TA{}, std::bool_constant<NCL>{}) for the runtime types (C++17 tag dispatch).
+template <class F>
+void dispatch_x_a(XType xt, AType at, bool ncl, F&& f) {
+    auto with_a = [&](auto tx) {
+        using TX = decltype(tx);
+        if (at == AType::f32) {
+            if (ncl) f(TX{}, float{}, std::true_type{}); else f(TX{}, float{}, std::false_type{});
+        } else {
+            if (ncl) f(TX{}, double{}, std::true_type{}); else f(TX{}, double{}, std::false_type{});
+        }
+    };
+    switch (xt) {
+        case XType::u8: with_a(std::uint8_t{}); break;
+        case XType::f32: with_a(float{}); break;
+        case XType::f64: with_a(double{}); break;
+    }
+}
+
+template <class F>
+void dispatch_a(AType at, bool ncl, F&& f) {
+    if (at == AType::f32) {
+        if (ncl) f(float{}, std::true_type{}); else f(float{}, std::false_type{});
+    } else {
+        if (ncl) f(double{}, std::true_type{}); else f(double{}, std::false_type{});
+    }
+}
+
+py::array_t<std::uint64_t> hist_to_array(const std::vector<FixedSum>& h) {
+    py::array_t<std::uint64_t> out({static_cast<py::ssize_t>(h.size()), py::ssize_t(4)});
+    auto* p = out.mutable_data();
+    for (size_t j = 0; j < h.size(); ++j) std::memcpy(p + 4 * j, h[j].limb, sizeof(h[j].limb));
+    return out;
+}
+
+std::vector<FixedSum> hist_from_array(const py::array_t<std::uint64_t, py::array::c_style>& a) {
+    require(a.ndim() == 2 && a.shape(1) == 4, "hist: expected shape (n_bins**2, 4)");
+    std::vector<FixedSum> h(static_cast<size_t>(a.shape(0)));
+    const auto* p = a.data();
+    for (size_t j = 0; j < h.size(); ++j) std::memcpy(h[j].limb, p + 4 * j, sizeof(h[j].limb));
+    return h;
+}
+
+KattrConfig make_cfg(bool acme, int window, double quantile, double bin_width, int n_bins, int weight) {
+    require(window >= 1, "window: expected >= 1");
+    require(quantile > 0 && quantile < 1, "quantile: expected a value in (0, 1)");
+    require(bin_width > 0 && n_bins >= 1, "bin_width: expected a positive width");
+    require(weight >= 0 && weight <= 2, "weight: unknown code");
+    KattrConfig cfg;
+    cfg.acme = acme;
+    cfg.window = window;
+    cfg.quantile = quantile;
+    cfg.bin_width = bin_width;
+    cfg.n_bins = n_bins;
+    cfg.weight = static_cast<Weight>(weight);
+    return cfg;
+}
+
+// ---------------------------------------------------------------------------
+py::dict kmer_count_py(const py::array& x, const py::object& attr_obj, int k, double quantile, i64 buffer,
+                       bool want_prior, bool ncl, int n_threads) {
+    require(k >= 1 && k <= 12, "k: expected an integer in 1..12");
+    auto [N, L] = check_3d(x, ncl, "x");
+    require(L >= k, "x: sequence length must be >= k");
+    const bool has_attr = !attr_obj.is_none();
+    py::array attr = has_attr ? py::array(attr_obj) : py::array(py::array_t<float>(std::vector<py::ssize_t>{0, 0, 4}));
+    if (has_attr) {
+        auto [Na, La] = check_3d(attr, ncl, "attr");
+        require(Na == N && La == L, "attr: shape must match x");
+        require(quantile > 0 && quantile < 1, "quantile: expected a value in (0, 1)");
+        require(buffer >= 0, "buffer: expected >= 0");
+    }
+    const XType xt = xtype(x);
+    const AType at = atype(attr);
+    KmerCounts res;
+    {
+        py::gil_scoped_release nogil;
+        dispatch_x_a(xt, at, ncl, [&](auto tx, auto ta, auto ncl_tag) {
+            using TX = decltype(tx);
+            using TA = decltype(ta);
+            constexpr bool NCL = decltype(ncl_tag)::value;
+            res = kmer_count<TX, TA, NCL>(static_cast<const TX*>(x.data()),
+                                          has_attr ? static_cast<const TA*>(attr.data()) : nullptr, N, L, k,
+                                          quantile, buffer, want_prior, n_threads);
+        });
+    }
+    py::dict d;
+    d["counts"] = py::array_t<i64>(res.counts.size(), res.counts.data());
+    d["prior_counts"] = py::array_t<i64>(res.prior.size(), res.prior.data());
+    d["n_intervals"] = res.n_intervals;
+    d["n_nucleotides"] = res.n_nucleotides;
+    d["error"] = error_tuple(res.error);
+    return d;
+}
+
+py::dict kmer_intervals_py(const py::array& attr, int k, double quantile, i64 buffer, bool gauge, bool ncl,
+                           int n_threads) {
+    require(k >= 1 && k <= 12, "k: expected an integer in 1..12");
+    require(quantile > 0 && quantile < 1, "quantile: expected a value in (0, 1)");
+    require(buffer >= 0, "buffer: expected >= 0");
+    auto [N, L] = check_3d(attr, ncl, "attr");
+    require(L >= 1, "attr: empty sequences");
+    const AType at = atype(attr);
+    KmerIntervals res;
+    {
+        py::gil_scoped_release nogil;
+        dispatch_a(at, ncl, [&](auto ta, auto ncl_tag) {
+            using TA = decltype(ta);
+            constexpr bool NCL = decltype(ncl_tag)::value;
+            res = kmer_intervals<TA, NCL>(static_cast<const TA*>(attr.data()), N, L, k, quantile, buffer, gauge,
+                                          n_threads);
+        });
+    }
+    py::dict d;
+    d["seq"] = py::array_t<i64>(res.seq.size(), res.seq.data());
+    d["begin"] = py::array_t<i64>(res.begin.size(), res.begin.data());
+    d["end"] = py::array_t<i64>(res.end.size(), res.end.data());
+    d["cutoff"] = py::array_t<double>(res.cutoff.size(), res.cutoff.data());
+    d["error"] = error_tuple(res.error);
+    return d;
+}
+
+py::array_t<std::uint64_t> hist_from_bins_py(const py::array_t<std::int64_t, py::array::c_style>& bin,
+                                             const py::array_t<double, py::array::c_style>& weight, int n_bins) {
+    require(bin.ndim() == 1 && weight.ndim() == 1 && bin.shape(0) == weight.shape(0),
+            "bin and weight: expected 1-D arrays of the same length");
+    require(n_bins >= 1, "n_bins: expected >= 1");
+    const i64 n = bin.shape(0), nb2 = static_cast<i64>(n_bins) * n_bins;
+    std::vector<FixedSum> hist(static_cast<size_t>(nb2));
+    const auto* b = bin.data();
+    const auto* w = weight.data();
+    for (i64 j = 0; j < n; ++j) {
+        require(b[j] >= 0 && b[j] < nb2, "bin: index out of range");
+        require(hist[static_cast<size_t>(b[j])].add(w[j]), "weight: expected finite values in [0, 2**96)");
+    }
+    return hist_to_array(hist);
+}
+
+py::tuple kld_counts_py(const py::array_t<i64, py::array::c_style>& counts,
+                        const py::array_t<double, py::array::c_style>& q) {
+    require(counts.ndim() == 1 && q.ndim() == 1 && counts.shape(0) == q.shape(0),
+            "counts and prior: expected 1-D arrays of the same length");
+    i64 zero = -1;
+    double kl;
+    {
+        py::gil_scoped_release nogil;
+        kl = kld_counts(counts.data(), q.data(), static_cast<size_t>(counts.shape(0)), zero);
+    }
+    return py::make_tuple(kl, zero);
+}
+
+py::dict kattr_hist_py(const py::array& attr, bool acme, int window, double quantile, double bin_width, int n_bins,
+                       int weight, bool global_scope, bool ncl, int n_threads) {
+    const KattrConfig cfg = make_cfg(acme, window, quantile, bin_width, n_bins, weight);
+    auto [N, L] = check_3d(attr, ncl, "attr");
+    require(kattr_points_per_seq(cfg, L) >= 1, "attr: sequence length must be >= window");
+    const AType at = atype(attr);
+    std::vector<FixedSum> hist(static_cast<size_t>(n_bins) * n_bins);
+    i64 n_points = 0;
+    double cutoff = std::numeric_limits<double>::quiet_NaN();
+    InputError err;
+    {
+        py::gil_scoped_release nogil;
+        dispatch_a(at, ncl, [&](auto ta, auto ncl_tag) {
+            using TA = decltype(ta);
+            constexpr bool NCL = decltype(ncl_tag)::value;
+            const TA* a = static_cast<const TA*>(attr.data());
+            if (global_scope)
+                kattr_global_scope<TA, NCL>(a, N, L, cfg, n_threads, hist.data(), n_points, cutoff, err);
+            else
+                kattr_sequence_scope<TA, NCL>(a, N, L, cfg, n_threads, hist.data(), n_points, err);
+        });
+    }
+    py::dict d;
+    d["hist"] = hist_to_array(hist);
+    d["n_points"] = n_points;
+    d["cutoff"] = cutoff;
+    d["error"] = error_tuple(err);
+    return d;
+}
+
+py::tuple kattr_points_py(const py::array& attr, bool acme, int window, double quantile, double bin_width,
+                          int n_bins, int weight, bool ncl, int n_threads) {
+    const KattrConfig cfg = make_cfg(acme, window, quantile, bin_width, n_bins, weight);
+    auto [N, L] = check_3d(attr, ncl, "attr");
+    const i64 P = kattr_points_per_seq(cfg, L);
+    require(P >= 1, "attr: sequence length must be >= window");
+    const AType at = atype(attr);
+    py::array_t<double> r(N * P);
+    py::array_t<std::int32_t> bin(N * P);
+    double* rp = r.mutable_data();
+    std::int32_t* bp = bin.mutable_data();
+    InputError err;
+    {
+        py::gil_scoped_release nogil;
+        dispatch_a(at, ncl, [&](auto ta, auto ncl_tag) {
+            using TA = decltype(ta);
+            constexpr bool NCL = decltype(ncl_tag)::value;
+            kattr_all_points<TA, NCL>(static_cast<const TA*>(attr.data()), N, L, cfg, n_threads, rp, bp, err);
+        });
+    }
+    return py::make_tuple(r, bin, error_tuple(err));
+}
+
+py::dict kattr_hist_from_points_py(const py::array_t<double, py::array::c_style>& r,
+                                   const py::array_t<std::int32_t, py::array::c_style>& bin, bool acme,
+                                   double quantile, int n_bins, int weight) {
+    require(r.ndim() == 1 && bin.ndim() == 1 && r.shape(0) == bin.shape(0), "r and bin: expected equal 1-D arrays");
+    const KattrConfig cfg = make_cfg(acme, 1, quantile, 1.0, n_bins, weight);
+    const i64 n = r.shape(0);
+    const std::int32_t* bp = bin.data();
+    for (i64 j = 0; j < n; ++j) require(bp[j] >= 0 && bp[j] < n_bins * n_bins, "bin: index out of range");
+    std::vector<FixedSum> hist(static_cast<size_t>(n_bins) * n_bins);
+    i64 n_points = 0;
+    double cutoff;
+    InputError err;
+    {
+        py::gil_scoped_release nogil;
+        cutoff = kattr_global_cutoff(r.data(), n, cfg);
+        kattr_hist_from_points(r.data(), bp, n, cutoff, cfg, hist.data(), n_points, err);
+    }
+    py::dict d;
+    d["hist"] = hist_to_array(hist);
+    d["n_points"] = n_points;
+    d["cutoff"] = cutoff;
+    d["error"] = error_tuple(err);
+    return d;
+}
+
+py::array_t<std::uint64_t> hist_merge_py(const py::array_t<std::uint64_t, py::array::c_style>& a,
+                                         const py::array_t<std::uint64_t, py::array::c_style>& b) {
+    auto ha = hist_from_array(a);
+    auto hb = hist_from_array(b);
+    require(ha.size() == hb.size(), "hist: shapes differ");
+    for (size_t j = 0; j < ha.size(); ++j) ha[j].merge(hb[j]);
+    return hist_to_array(ha);
+}
+
+py::tuple kattr_finish_py(const py::array_t<std::uint64_t, py::array::c_style>& h, bool acme, int n_bins,
+                          int prior_bins) {
+    auto hist = hist_from_array(h);
+    require(static_cast<i64>(hist.size()) == static_cast<i64>(n_bins) * n_bins, "hist: expected n_bins**2 rows");
+    require(prior_bins >= 1, "prior_bins: expected >= 1");
+    KattrConfig cfg;
+    cfg.acme = acme;
+    cfg.n_bins = n_bins;
+    py::array_t<double> mass({n_bins, n_bins}), prior({n_bins, n_bins});
+    double* mp = mass.mutable_data();
+    double* pp = prior.mutable_data();
+    double kl;
+    {
+        py::gil_scoped_release nogil;
+        kl = kattr_finish(hist.data(), cfg, prior_bins, mp, pp);
+    }
+    return py::make_tuple(kl, mass, prior);
+}
+
+py::dict groundtruth_py(const py::array& x, const py::array& attr, const py::array_t<double, py::array::c_style>& model,
+                        double threshold, i64 top_k, bool ncl, int n_threads) {
+    auto [N, L] = check_3d(x, ncl, "x");
+    auto [Na, La] = check_3d(attr, ncl, "attr");
+    auto [Nm, Lm] = check_3d(model, ncl, "x_model");
+    require(Na == N && La == L && Nm == N && Lm == L, "x, attr, x_model: shapes must match");
+    require(top_k >= 1, "top_k: expected >= 1");
+    const XType xt = xtype(x);
+    const AType at = atype(attr);
+    py::dict d;
+    InputError err;
+    auto run = [&](auto ta) {
+        using TA = decltype(ta);
+        std::vector<GroundTruthRow<TA>> rows(static_cast<size_t>(N));
+        {
+            py::gil_scoped_release nogil;
+            dispatch_x_a(xt, at, ncl, [&](auto tx, auto ta2, auto ncl_tag) {
+                using TX = decltype(tx);
+                using TA2 = decltype(ta2);
+                constexpr bool NCL = decltype(ncl_tag)::value;
+                if constexpr (std::is_same_v<TA, TA2>)
+                    groundtruth<TX, TA, NCL>(static_cast<const TX*>(x.data()), static_cast<const TA*>(attr.data()),
+                                             model.data(), N, L, threshold, top_k, n_threads, rows.data(), err);
+            });
+        }
+        py::array_t<double> auroc(N), auprc(N);
+        py::array_t<TA> signal(N), noise(N), snr(N);
+        for (i64 i = 0; i < N; ++i) {
+            auroc.mutable_data()[i] = rows[i].auroc;
+            auprc.mutable_data()[i] = rows[i].auprc;
+            signal.mutable_data()[i] = rows[i].signal;
+            noise.mutable_data()[i] = rows[i].noise_topk;
+            snr.mutable_data()[i] = rows[i].snr;
+        }
+        d["auroc"] = auroc;
+        d["auprc"] = auprc;
+        d["signal"] = signal;
+        d["noise_topk"] = noise;
+        d["snr"] = snr;
+    };
+    if (at == AType::f32) run(float{}); else run(double{});
+    d["error"] = error_tuple(err);
+    return d;
+}
+
+// For tests: the fast and the exact bin of points e (n, 3) (r = ||e||).
+py::tuple kattr_bins_py(const py::array_t<double, py::array::c_style>& e, bool acme, double bin_width, int n_bins) {
+    require(e.ndim() == 2 && e.shape(1) == 3, "e: expected shape (n, 3)");
+    const KattrConfig cfg = make_cfg(acme, 1, 0.5, bin_width, n_bins, 0);
+    const i64 n = e.shape(0);
+    py::array_t<i64> fast(n), exact(n);
+    const double* p = e.data();
+    SeqPoints sp(n);
+    sp.P = n;
+    sp.scale = 1.0;
+    i64 m = 0;
+    for (i64 j = 0; j < n; ++j) {
+        sp.e1[j] = p[3 * j];
+        sp.e2[j] = p[3 * j + 1];
+        sp.e3[j] = p[3 * j + 2];
+        sp.s[j] = sp.e1[j] * sp.e1[j] + sp.e2[j] * sp.e2[j] + sp.e3[j] * sp.e3[j];
+        fast.mutable_data()[j] = -1;
+        sp.idx[m] = j;
+        m += sp.s[j] > 0;
+    }
+    sp.bin_points(cfg, m);
+    for (i64 j = 0; j < m; ++j) fast.mutable_data()[sp.idx[j]] = sp.bins[j];
+    for (i64 j = 0; j < n; ++j) {
+        const double* v = p + 3 * j;
+        const double r = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+        exact.mutable_data()[j] = r > 0 ? kattr_bin_exact(cfg, v[0], v[1], v[2], r) : -1;
+    }
+    return py::make_tuple(fast, exact);
+}
+
+template <class T>
+T pairwise_mean_py(const py::array_t<T, py::array::c_style>& a) {
+    require(a.ndim() == 1, "a: expected a 1-D array");
+    return numpy_mean(a.data(), a.shape(0));
+}
+
+double quantile_py(py::array_t<double, py::array::c_style> a, double q) {
+    require(a.ndim() == 1 && a.shape(0) >= 1, "a: expected a non-empty 1-D array");
+    std::vector<double> buf(a.data(), a.data() + a.shape(0));
+    return quantile_linear(buf.data(), static_cast<i64>(buf.size()), q);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "acme_fast C++ kernels (internal; use the acme_fast package API)";
+#ifdef _OPENMP
+    m.attr("has_openmp") = true;
+#else
+    m.attr("has_openmp") = false;
+#endif
+    m.def("max_threads", [](int n) { return resolve_threads(n); }, py::arg("n_threads") = 0);
+    m.def("kmer_count", &kmer_count_py, py::arg("x"), py::arg("attr"), py::arg("k"), py::arg("quantile"),
+          py::arg("buffer"), py::arg("want_prior"), py::arg("ncl"), py::arg("n_threads"));
+    m.def("kmer_intervals", &kmer_intervals_py, py::arg("attr"), py::arg("k"), py::arg("quantile"),
+          py::arg("buffer"), py::arg("gauge"), py::arg("ncl"), py::arg("n_threads"));
+    m.def("hist_from_bins", &hist_from_bins_py, py::arg("bin"), py::arg("weight"), py::arg("n_bins"));
+    m.def("kld_counts", &kld_counts_py, py::arg("counts"), py::arg("prior"));
+    m.def("kattr_hist", &kattr_hist_py, py::arg("attr"), py::arg("acme"), py::arg("window"), py::arg("quantile"),
+          py::arg("bin_width"), py::arg("n_bins"), py::arg("weight"), py::arg("global_scope"), py::arg("ncl"),
+          py::arg("n_threads"));
+    m.def("kattr_points", &kattr_points_py, py::arg("attr"), py::arg("acme"), py::arg("window"),
+          py::arg("quantile"), py::arg("bin_width"), py::arg("n_bins"), py::arg("weight"), py::arg("ncl"),
+          py::arg("n_threads"));
+    m.def("kattr_hist_from_points", &kattr_hist_from_points_py, py::arg("r"), py::arg("bin"), py::arg("acme"),
+          py::arg("quantile"), py::arg("n_bins"), py::arg("weight"));
+    m.def("hist_merge", &hist_merge_py, py::arg("a"), py::arg("b"));
+    m.def("kattr_finish", &kattr_finish_py, py::arg("hist"), py::arg("acme"), py::arg("n_bins"),
+          py::arg("prior_bins"));
+    m.def("groundtruth", &groundtruth_py, py::arg("x"), py::arg("attr"), py::arg("x_model"), py::arg("threshold"),
+          py::arg("top_k"), py::arg("ncl"), py::arg("n_threads"));
+    m.def("kattr_bins", &kattr_bins_py, py::arg("e"), py::arg("acme"), py::arg("bin_width"), py::arg("n_bins"));
+    m.def("pairwise_mean_f32", &pairwise_mean_py<float>, py::arg("a"));
+    m.def("pairwise_mean_f64", &pairwise_mean_py<double>, py::arg("a"));
+    m.def("quantile_linear", &quantile_py, py::arg("a"), py::arg("q"));
+}

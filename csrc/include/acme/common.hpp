@@ -1,0 +1,394 @@
+// Shared building blocks for the acme_fast kernels.
+//
+// Pure C++17: raw pointers and sizes, no Python. Everything here is
+// deterministic: the same inputs give the same bits whatever the thread count.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace acme::core {
+
+using i64 = std::int64_t;
+using u64 = std::uint64_t;
+
+// ---------------------------------------------------------------------------
+// Threads
+inline int resolve_threads(int n_threads) {
+#ifdef _OPENMP
+    if (n_threads <= 0) return omp_get_max_threads();
+    return n_threads;
+#else
+    (void)n_threads;
+    return 1;
+#endif
+}
+
+inline int thread_id() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+// ---------------------------------------------------------------------------
+// Input errors found inside a parallel pass. Every thread records the first
+// offending (sequence, position) it meets; the smallest wins, so the message
+// is the same for any thread count.
+struct InputError {
+    enum Kind : int { none = 0, not_one_hot = 1, not_finite = 2, weight_overflow = 3 };
+    int kind = none;
+    i64 seq = std::numeric_limits<i64>::max();
+    i64 pos = 0;
+    double value = 0.0;
+
+    void record(int k, i64 s, i64 p, double v) {
+        if (kind == none || s < seq || (s == seq && p < pos)) {
+            kind = k;
+            seq = s;
+            pos = p;
+            value = v;
+        }
+    }
+    void merge(const InputError& o) {
+        if (o.kind != none) record(o.kind, o.seq, o.pos, o.value);
+    }
+    bool ok() const { return kind == none; }
+};
+
+// ---------------------------------------------------------------------------
+// numpy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src), in the
+// accumulator type T. The ground-truth metrics of tfomics were computed with
+// np.mean on float32 arrays; reproducing them to 1e-9 needs the same order.
+template <class T>
+T pairwise_sum(const T* a, i64 n) {
+    if (n < 8) {
+        T res = T(0);
+        for (i64 i = 0; i < n; ++i) res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        T r[8];
+        for (int j = 0; j < 8; ++j) r[j] = a[j];
+        i64 i = 8;
+        for (; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+        T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; ++i) res += a[i];
+        return res;
+    }
+    i64 n2 = n / 2;
+    n2 -= n2 % 8;
+    return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+}
+
+// np.mean(a) for a 1-D array of dtype T (NaN for n == 0, as numpy).
+template <class T>
+T numpy_mean(const T* a, i64 n) {
+    if (n == 0) return std::numeric_limits<T>::quiet_NaN();
+    return pairwise_sum(a, n) / static_cast<T>(n);
+}
+
+// ---------------------------------------------------------------------------
+// np.quantile(a, q) with the default 'linear' method, bit for bit: virtual
+// index (n - 1) * q, numpy's two-sided lerp.
+// The two order statistics and the weight that np.quantile(a, q) (linear)
+// interpolates between: the lo-th and hi-th smallest values and gamma.
+struct OrderPair {
+    double a, b, gamma;
+};
+
+inline void quantile_ranks(i64 n, double q, i64& lo, i64& hi, double& gamma) {
+    const double vidx = static_cast<double>(n - 1) * q;
+    if (vidx >= static_cast<double>(n - 1)) {
+        lo = hi = n - 1;
+        gamma = 0.0;
+    } else {
+        const double prev = std::floor(vidx);
+        lo = static_cast<i64>(prev);
+        hi = lo + 1;
+        gamma = vidx - prev;
+    }
+}
+
+// numpy's _lerp: two-sided, so that gamma = 1 gives b exactly.
+inline double numpy_lerp(double a, double b, double gamma) {
+    const double diff = b - a;
+    return gamma >= 0.5 ? b - diff * (1.0 - gamma) : a + diff * gamma;
+}
+
+// np.quantile(buf[0..n), q), bit for bit. `buf` is scratch and is reordered.
+inline double quantile_linear(double* buf, i64 n, double q) {
+    i64 lo, hi;
+    double gamma;
+    quantile_ranks(n, q, lo, hi, gamma);
+    std::nth_element(buf, buf + lo, buf + n);
+    const double a = buf[lo];
+    const double b = (hi == lo) ? a : *std::min_element(buf + lo + 1, buf + n);
+    return numpy_lerp(a, b, gamma);
+}
+
+// Order statistics for quantile q of src[0..n) without reordering src, usually
+// in one pass: a sorted sample of 64 values brackets the two ranks; one pass
+// counts the values below the bracket and copies those inside it to `buf`
+// (room for n values), where nth_element finishes. If the bracket misses (an
+// unlucky sample) the full selection runs instead. Exact either way.
+inline OrderPair order_pair(const double* src, i64 n, double q, double* buf) {
+    i64 lo, hi;
+    double gamma;
+    quantile_ranks(n, q, lo, hi, gamma);
+    auto full = [&]() {
+        std::memcpy(buf, src, sizeof(double) * static_cast<size_t>(n));
+        std::nth_element(buf, buf + lo, buf + n);
+        const double a = buf[lo];
+        const double b = (hi == lo) ? a : *std::min_element(buf + lo + 1, buf + n);
+        return OrderPair{a, b, gamma};
+    };
+    if (n < 512) return full();
+    constexpr int S = 64;
+    double smp[S];
+    const i64 off = n / (2 * S);
+    for (int j = 0; j < S; ++j) smp[j] = src[(static_cast<i64>(j) * n) / S + off];
+    std::sort(smp, smp + S);
+    const i64 ts = (lo * S) / n;
+    const i64 ia = ts - 6, ib = ts + 7;
+    const double inf = std::numeric_limits<double>::infinity();
+    const double plo = ia >= 0 ? smp[ia] : -inf;
+    const double phi = ib < S ? smp[ib] : inf;
+    i64 below = 0, m = 0;
+    for (i64 j = 0; j < n; ++j) {
+        const double v = src[j];
+        below += v < plo;
+        buf[m] = v;
+        m += (v >= plo) & (v <= phi);
+    }
+    if (!(below <= lo && hi < below + m)) return full();
+    const i64 k = lo - below;
+    std::nth_element(buf, buf + k, buf + m);
+    const double a = buf[k];
+    const double b = (hi == lo) ? a : *std::min_element(buf + k + 1, buf + m);
+    return OrderPair{a, b, gamma};
+}
+
+// The same value as quantile_linear(copy of src, n, q).
+inline double quantile_fast(const double* src, i64 n, double q, double* buf) {
+    const OrderPair o = order_pair(src, n, q, buf);
+    return numpy_lerp(o.a, o.b, o.gamma);
+}
+
+// ---------------------------------------------------------------------------
+// Linear maps of a raw attribution vector (x, y, z, w) = (A, C, G, T).
+// Every coefficient row sums to zero, so these equal the same maps applied to
+// the gauge-corrected vector: the correction never has to be materialised.
+//   e1, e2, e3: the orthonormal basis of the plane x + y + z + w = 0 (SPEC 3);
+//   e2a: the published (non-orthonormal) second coordinate of the *corrected*
+//        vector, (-x_c - y_c) / sqrt(6) = (-x - y + z + w) / (2 sqrt(6)).
+// ||(e1, e2, e3)|| is the L2 norm of the gauge-corrected vector.
+struct Basis {
+    static constexpr double r2 = 0.70710678118654752440;   // 1/sqrt(2)
+    static constexpr double r6 = 0.40824829046386301637;   // 1/sqrt(6)
+    static constexpr double r12 = 0.28867513459481288225;  // 1/sqrt(12)
+    static double e1(double x, double y) { return (y - x) * r2; }
+    static double e2(double x, double y, double z) { return (2.0 * z - x - y) * r6; }
+    static double e3(double x, double y, double z, double w) { return (3.0 * w - x - y - z) * r12; }
+    static double e2a(double x, double y, double z, double w) { return (z + w - x - y) * (0.5 * r6); }
+};
+
+// Reads position l of one sequence (layout NLC: l*4 + c; NCL: c*L + l).
+template <class TA, bool NCL>
+inline void read4(const TA* a, i64 L, i64 l, double& x, double& y, double& z, double& w) {
+    if (NCL) {
+        x = static_cast<double>(a[l]);
+        y = static_cast<double>(a[L + l]);
+        z = static_cast<double>(a[2 * L + l]);
+        w = static_cast<double>(a[3 * L + l]);
+    } else {
+        x = static_cast<double>(a[4 * l]);
+        y = static_cast<double>(a[4 * l + 1]);
+        z = static_cast<double>(a[4 * l + 2]);
+        w = static_cast<double>(a[4 * l + 3]);
+    }
+}
+
+// First non-finite value of a sequence (slow path, only after a check failed).
+template <class TA, bool NCL>
+bool first_nonfinite(const TA* a, i64 L, i64& bad_pos, double& bad_val) {
+    for (i64 l = 0; l < L; ++l) {
+        double v[4];
+        read4<TA, NCL>(a, L, l, v[0], v[1], v[2], v[3]);
+        for (double x : v)
+            if (!std::isfinite(x)) {
+                bad_pos = l;
+                bad_val = x;
+                return true;
+            }
+    }
+    return false;
+}
+
+// Gauge-corrected L2 norm of every position into s[L]. False on non-finite input.
+template <class TA, bool NCL>
+bool load_norms(const TA* a, i64 L, double* s, i64& bad_pos, double& bad_val) {
+    double fin = 0.0;  // stays 0 unless some value is inf or nan (then nan)
+    for (i64 l = 0; l < L; ++l) {
+        double x, y, z, w;
+        read4<TA, NCL>(a, L, l, x, y, z, w);
+        fin += (x - x) + (y - y) + (z - z) + (w - w);
+        const double e1 = Basis::e1(x, y), e2 = Basis::e2(x, y, z), e3 = Basis::e3(x, y, z, w);
+        s[l] = std::sqrt(e1 * e1 + e2 * e2 + e3 * e3);
+    }
+    if (fin == 0.0) return true;
+    first_nonfinite<TA, NCL>(a, L, bad_pos, bad_val);
+    return false;
+}
+
+// ---------------------------------------------------------------------------
+// Exact, order-independent sum of non-negative doubles: a 256-bit fixed-point
+// integer with unit 2^-128. Bits below 2^-128 are truncated (deterministically);
+// a weight of 2^96 or more is refused (leaves 32 bits of headroom for 4e9 adds).
+// Adding and merging are integer additions, so batches, merges and thread
+// counts cannot change a single bit of the histogram.
+struct FixedSum {
+    u64 limb[4] = {0, 0, 0, 0};
+
+    static constexpr int kFracBits = 128;
+    static constexpr int kMaxExp = 96;  // weights must be < 2^96
+
+    void add_bits(int idx, u64 v) {
+        for (int i = idx; i < 4 && v; ++i) {
+            const u64 old = limb[i];
+            limb[i] = old + v;
+            v = (limb[i] < old) ? 1u : 0u;
+        }
+    }
+    // Returns false if w is too large (or not finite / negative).
+    bool add(double w) {
+        u64 bits;
+        std::memcpy(&bits, &w, sizeof bits);
+        if (bits >> 63) return w == 0.0;  // -0.0 is fine, negatives are not
+        const int ex = static_cast<int>((bits >> 52) & 0x7FF);
+        if (ex == 0x7FF) return false;            // inf / nan
+        if (ex == 0) return true;                 // zero or subnormal: below 2^-128
+        if (ex - 1023 >= kMaxExp) return false;   // w >= 2^96
+        u64 mant = (bits & ((u64(1) << 52) - 1)) | (u64(1) << 52);
+        int shift = ex - 1075 + kFracBits;        // bit position of mant's LSB
+        if (shift < 0) {
+            if (shift <= -64) return true;        // below 2^-128: truncated
+            mant >>= -shift;
+            shift = 0;
+        }
+        const int idx = shift / 64, off = shift % 64;
+        add_bits(idx, mant << off);
+        if (off) add_bits(idx + 1, mant >> (64 - off));
+        return true;
+    }
+    void merge(const FixedSum& o) {
+        u64 carry = 0;
+        for (int i = 0; i < 4; ++i) {
+            const u64 a = limb[i], b = o.limb[i];
+            u64 s = a + b;
+            const u64 c1 = s < a;
+            const u64 s2 = s + carry;
+            const u64 c2 = s2 < s;
+            limb[i] = s2;
+            carry = c1 | c2;
+        }
+    }
+    double value() const {
+        return std::ldexp(static_cast<double>(limb[3]), 64) + static_cast<double>(limb[2]) +
+               std::ldexp(static_cast<double>(limb[1]), -64) +
+               std::ldexp(static_cast<double>(limb[0]), -128);
+    }
+};
+
+// ---------------------------------------------------------------------------
+// Per-sequence readers. Layout NLC: element (l, c) at l*4 + c; NCL: c*L + l.
+
+// Gauge-corrected attribution of one sequence into out[L*4] (double), checking
+// that every value is finite. Returns false (and the first bad position) if not.
+// With correct == false the values are copied as given (for the compatibility
+// layer, whose published functions expect an already corrected map).
+template <class TA, bool NCL>
+bool load_gauge(const TA* a, i64 L, double* out, i64& bad_pos, double& bad_val, bool correct = true) {
+    for (i64 l = 0; l < L; ++l) {
+        double v[4];
+        for (int c = 0; c < 4; ++c) v[c] = static_cast<double>(NCL ? a[c * L + l] : a[l * 4 + c]);
+        if (!(std::isfinite(v[0]) && std::isfinite(v[1]) && std::isfinite(v[2]) && std::isfinite(v[3]))) {
+            bad_pos = l;
+            bad_val = !std::isfinite(v[0]) ? v[0] : !std::isfinite(v[1]) ? v[1] : !std::isfinite(v[2]) ? v[2] : v[3];
+            return false;
+        }
+        const double mu = correct ? (v[0] + v[1] + v[2] + v[3]) / 4.0 : 0.0;
+        for (int c = 0; c < 4; ++c) out[l * 4 + c] = v[c] - mu;
+    }
+    return true;
+}
+
+// One-hot codes of one sequence: 0..3 for A,C,G,T, -1 for an all-zero row (N).
+// Returns false at the first row that is neither.
+template <class TX, bool NCL>
+bool load_codes_slow(const TX* x, i64 L, std::int8_t* codes, i64& bad_pos) {
+    for (i64 l = 0; l < L; ++l) {
+        int code = -1, ones = 0;
+        bool bad = false;
+        for (int c = 0; c < 4; ++c) {
+            const TX v = NCL ? x[c * L + l] : x[l * 4 + c];
+            if (v == TX(1)) {
+                ++ones;
+                code = c;
+            } else if (!(v == TX(0))) {
+                bad = true;
+            }
+        }
+        if (bad || ones > 1) {
+            bad_pos = l;
+            return false;
+        }
+        codes[l] = static_cast<std::int8_t>(code);
+    }
+    return true;
+}
+
+// Branch-free pass; the slow loop above only runs to locate a bad row.
+template <class TX, bool NCL>
+bool load_codes(const TX* x, i64 L, std::int8_t* codes, i64& bad_pos) {
+    int bad = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if constexpr (sizeof(TX) == 1 && !NCL) {
+        // A uint8 row is one 32-bit word: valid words are 0 and 1 << (8 * c).
+        for (i64 l = 0; l < L; ++l) {
+            std::uint32_t wd;
+            std::memcpy(&wd, x + 4 * l, 4);
+            bad |= ((wd & ~0x01010101u) != 0) | ((wd & (wd - 1)) != 0);
+            codes[l] = wd ? static_cast<std::int8_t>(__builtin_ctz(wd) >> 3) : std::int8_t(-1);
+        }
+        if (!bad) return true;
+        return load_codes_slow<TX, NCL>(x, L, codes, bad_pos);
+    }
+#endif
+    for (i64 l = 0; l < L; ++l) {
+        TX v[4];
+        for (int c = 0; c < 4; ++c) v[c] = NCL ? x[c * L + l] : x[l * 4 + c];
+        const int o0 = v[0] == TX(1), o1 = v[1] == TX(1), o2 = v[2] == TX(1), o3 = v[3] == TX(1);
+        const int z = (v[0] == TX(0)) + (v[1] == TX(0)) + (v[2] == TX(0)) + (v[3] == TX(0));
+        const int ones = o0 + o1 + o2 + o3;
+        bad |= (ones + z != 4) | (ones > 1);
+        codes[l] = static_cast<std::int8_t>(ones ? (o1 + 2 * o2 + 3 * o3) : -1);
+    }
+    if (!bad) return true;
+    return load_codes_slow<TX, NCL>(x, L, codes, bad_pos);
+}
+
+}  // namespace acme::core

@@ -1,0 +1,129 @@
+// Ground-truth attribution quality (SPEC section 4), as tfomics.evaluate
+// computes it: AUROC/AUPRC over signal + background positions (scikit-learn's
+// curves), and signal / top-k noise / SNR in the attribution's own precision.
+#pragma once
+
+#include "common.hpp"
+
+namespace acme::core {
+
+template <class T>
+struct GroundTruthRow {
+    double auroc, auprc;
+    T signal, noise_topk, snr;
+};
+
+// scikit-learn's roc_auc (roc_curve + auc) and auc(recall, precision) from
+// precision_recall_curve, for labels y in {0, 1} and scores s (n values).
+// `order` is scratch of n indices. NaN when only one class is present.
+template <class T>
+void curve_aucs(const T* s, const std::uint8_t* y, i64 n, i64* order, double& auroc, double& auprc) {
+    i64 npos = 0;
+    for (i64 j = 0; j < n; ++j) npos += y[j];
+    if (npos == 0 || npos == n) {
+        auroc = auprc = std::numeric_limits<double>::quiet_NaN();
+        return;
+    }
+    for (i64 j = 0; j < n; ++j) order[j] = j;
+    std::sort(order, order + n, [&](i64 a, i64 b) { return s[a] > s[b]; });
+    // Walk distinct thresholds from the highest score down.
+    double tps = 0, fps = 0;
+    double prev_fpr = 0, prev_tpr = 0;
+    double prev_rec = 0, prev_prec = 1;  // the (recall 0, precision 1) end point
+    double roc = 0, pr = 0;
+    const double P = static_cast<double>(npos), Nn = static_cast<double>(n - npos);
+    for (i64 j = 0; j < n; ++j) {
+        const i64 o = order[j];
+        if (y[o]) tps += 1; else fps += 1;
+        if (j + 1 < n && s[order[j + 1]] == s[o]) continue;  // not a threshold yet
+        const double fpr = fps / Nn, tpr = tps / P;
+        roc += (fpr - prev_fpr) * (tpr + prev_tpr) / 2.0;
+        prev_fpr = fpr;
+        prev_tpr = tpr;
+        const double prec = tps / (tps + fps), rec = tps / P;
+        pr += (rec - prev_rec) * (prec + prev_prec) / 2.0;
+        prev_rec = rec;
+        prev_prec = prec;
+    }
+    auroc = roc;
+    auprc = pr;
+}
+
+// x, a: (N, L, 4) or (N, 4, L); model: (N, L, 4) or (N, 4, L) float64.
+template <class TX, class TA, bool NCL>
+void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, double threshold, i64 top_k,
+                 int n_threads, GroundTruthRow<TA>* out, InputError& err) {
+    const int nt = resolve_threads(n_threads);
+    std::vector<InputError> terr(nt);
+#pragma omp parallel num_threads(nt)
+    {
+        const int tid = thread_id();
+        std::vector<std::int8_t> codes(L);
+        std::vector<TA> s(L), sel(L), noise(L);
+        std::vector<double> info(L);
+        std::vector<std::uint8_t> lab(L);
+        std::vector<i64> order(L);
+#pragma omp for schedule(dynamic, 8)
+        for (i64 i = 0; i < N; ++i) {
+            i64 bad = 0;
+            if (!load_codes<TX, NCL>(x + i * L * 4, L, codes.data(), bad)) {
+                terr[tid].record(InputError::not_one_hot, i, bad, 0.0);
+                continue;
+            }
+            const TA* ai = a + i * L * 4;
+            const double* mi = model + i * L * 4;
+            bool finite = true;
+            for (i64 l = 0; l < L && finite; ++l) {
+                // grad x input: with one-hot x the sum has one non-zero term.
+                const int c = codes[l];
+                TA v = TA(0);
+                for (int cc = 0; cc < 4; ++cc) {
+                    const TA av = NCL ? ai[cc * L + l] : ai[l * 4 + cc];
+                    if (!std::isfinite(static_cast<double>(av))) {
+                        terr[tid].record(InputError::not_finite, i, l, static_cast<double>(av));
+                        finite = false;
+                    }
+                    if (cc == c) v = av;
+                }
+                s[l] = v;
+                double inf = 2.0;
+                for (int cc = 0; cc < 4; ++cc) {
+                    const double m = NCL ? mi[cc * L + l] : mi[l * 4 + cc];
+                    inf += m * std::log2(m + 1e-10);
+                }
+                info[l] = inf;
+            }
+            if (!finite) continue;
+            const double mn = *std::min_element(info.begin(), info.end());
+            // Evaluated positions: signal (label 1) and background (label 0).
+            i64 n_eval = 0, n_sig = 0, n_noise = 0;
+            for (i64 l = 0; l < L; ++l) {
+                const bool sig = info[l] > threshold, bg = info[l] == mn;
+                if (sig || bg) {
+                    sel[n_eval] = s[l];
+                    lab[n_eval] = sig ? 1 : 0;
+                    ++n_eval;
+                }
+                if (bg && s[l] > TA(0)) noise[n_noise++] = s[l];
+            }
+            GroundTruthRow<TA>& row = out[i];
+            curve_aucs(sel.data(), lab.data(), n_eval, order.data(), row.auroc, row.auprc);
+            if (n_noise < top_k) {
+                row.signal = row.noise_topk = row.snr = TA(0);
+                continue;
+            }
+            // signal: np.mean over signal positions, in position order.
+            for (i64 l = 0; l < L; ++l)
+                if (info[l] > threshold) sel[n_sig++] = s[l];
+            row.signal = numpy_mean(sel.data(), n_sig);
+            // noise: np.mean of the top_k largest, in descending order.
+            std::partial_sort(noise.begin(), noise.begin() + top_k, noise.begin() + n_noise, std::greater<TA>());
+            row.noise_topk = numpy_mean(noise.data(), top_k);
+            const TA snr = row.signal / row.noise_topk;
+            row.snr = std::isnan(static_cast<double>(snr)) ? TA(0) : snr;
+        }
+    }
+    for (int t = 0; t < nt; ++t) err.merge(terr[t]);
+}
+
+}  // namespace acme::core

@@ -1,0 +1,500 @@
+// k-attr-mean KLD (SPEC section 3): window means, Gram-Schmidt projection,
+// thresholding, spherical binning and the KL against a smoothed prior.
+#pragma once
+
+#include "common.hpp"
+
+namespace acme::core {
+
+enum class Weight : int { r2 = 0, none = 1, inv_r2 = 2 };
+
+struct KattrConfig {
+    bool acme = false;       // preset "acme" (published code) or "paper"
+    int window = 3;          // paper: centred mean of `window` terms; acme: forward sum
+    double quantile = 0.9;
+    double bin_width = 0.1;
+    int n_bins = 31;         // bins per axis
+    Weight weight = Weight::r2;
+};
+
+constexpr double kPiAcme = 3.1416;  // the published code's constant
+constexpr double kPi = 3.14159265358979323846;
+
+// Number of points a sequence of length L contributes.
+inline i64 kattr_points_per_seq(const KattrConfig& cfg, i64 L) {
+    return cfg.acme ? L : L - 2 * (cfg.window / 2);
+}
+
+// Histogram bin (row phi', column theta) of a point (e1, e2, e3) with
+// r = ||e|| > 0, by the formulas of SPEC 3 (atan2 / the published arctan
+// branches, arccos). x' = e2, y' = e3, z' = e1.
+inline i64 kattr_bin_exact(const KattrConfig& cfg, double e1, double e2, double e3, double r) {
+    const double xp = e2, yp = e3, zp = e1;
+    const i64 n = cfg.n_bins;
+    double phi_p, theta;
+    double c = zp / r;
+    c = c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c);
+    theta = std::acos(c);
+    i64 bi, bj;
+    if (cfg.acme) {
+        double phi;
+        if (xp > 0) phi = std::atan(yp / xp);
+        else if (xp < 0 && yp >= 0) phi = std::atan(yp / xp) + kPiAcme;
+        else if (xp < 0) phi = std::atan(yp / xp) - kPiAcme;
+        else phi = kPiAcme / 2;
+        phi_p = phi / 2 + kPiAcme / 2;
+        bi = static_cast<i64>(phi_p / cfg.bin_width);  // int(): truncation, as published
+        bj = static_cast<i64>(theta / cfg.bin_width);
+    } else {
+        double phi = std::atan2(yp, xp);
+        if (phi <= -kPi) phi = kPi;  // (-pi, pi]
+        phi_p = phi / 2 + kPi / 2;
+        bi = static_cast<i64>(std::floor(phi_p / cfg.bin_width));
+        bj = static_cast<i64>(std::floor(theta / cfg.bin_width));
+    }
+    bi = std::min(std::max(bi, i64(0)), n - 1);
+    bj = std::min(std::max(bj, i64(0)), n - 1);
+    return bi * n + bj;
+}
+
+// Bin of an angle in [0, pi] known by its cosine c, from a cheap arccos
+// (Abramowitz & Stegun 4.4.45, |error| < 7e-5 rad); -1 when that angle is
+// within 2e-4 rad of a bin edge, where only the exact formula can decide.
+// Branch-free so that a batch of points pipelines.
+inline i64 approx_angle_bin(double c, double bin_width, double inv_bw, i64 top) {
+    constexpr double margin = 2e-4;
+    const double ax = std::fabs(c);
+    double ac = std::sqrt(1.0 - ax) * (1.5707288 + ax * (-0.2121144 + ax * (0.0742610 - 0.0187293 * ax)));
+    ac = c < 0 ? kPi - ac : ac;
+    i64 g = static_cast<i64>(ac * inv_bw);
+    g = g > top ? top : g;
+    const double lower = static_cast<double>(g) * bin_width, upper = lower + bin_width;
+    const bool ok = (g == 0 || ac - lower >= margin) && (g == top || upper - ac >= margin);
+    return ok ? g : -1;
+}
+
+// Per-thread scratch for the points of one sequence, structure of arrays.
+struct SeqPoints {
+    std::vector<double> E1, E2, E3, nrm;  // per position: projected raw attribution, its norm
+    std::vector<double> e1, e2, e3, s;    // per point: unscaled window sum, its squared norm
+    std::vector<double> scratch, c_phi, c_theta;
+    std::vector<i64> idx, bins;
+    double scale = 0.0;  // normalised radius r = sqrt(s) * scale
+    i64 P = 0;
+
+    explicit SeqPoints(i64 L) {
+        for (auto* v : {&E1, &E2, &E3, &nrm, &e1, &e2, &e3, &s, &scratch, &c_phi, &c_theta})
+            v->resize(static_cast<size_t>(L));
+        idx.resize(static_cast<size_t>(L));
+        bins.resize(static_cast<size_t>(L));
+    }
+
+    // Window vectors of one sequence projected onto the plane (SPEC 3, steps
+    // 1-3): e = window *sum* of projected raw attributions and s = ||e||^2,
+    // unscaled; `scale` turns them into the normalised map's radius (paper:
+    // 1 / (total * window), the window mean; acme: 1 / total, the published
+    // window sum). The projections are linear and every row sums to zero, so
+    // each position is projected once, from the raw values, and the gauge
+    // correction is implied (see Basis). Returns false on non-finite input.
+    template <class TA, bool NCL>
+    bool load(const TA* a, i64 L, const KattrConfig& cfg, i64& bad_pos, double& bad_val) {
+        const bool acme = cfg.acme;
+        for (i64 l = 0; l < L; ++l) {
+            double x, y, z, w;
+            read4<TA, NCL>(a, L, l, x, y, z, w);
+            const double p1 = Basis::e1(x, y), p2 = Basis::e2(x, y, z), p3 = Basis::e3(x, y, z, w);
+            nrm[l] = std::sqrt(p1 * p1 + p2 * p2 + p3 * p3);  // ||gauge-corrected||
+            E1[l] = p1;
+            E2[l] = acme ? Basis::e2a(x, y, z, w) : p2;
+            E3[l] = p3;
+        }
+        double total = 0.0;  // in position order
+        for (i64 l = 0; l < L; ++l) total += nrm[l];
+        // Any inf/nan input makes its norm, and so the total, non-finite.
+        if (!std::isfinite(total)) {
+            if (!first_nonfinite<TA, NCL>(a, L, bad_pos, bad_val)) {
+                bad_pos = 0;  // finite but so large that squares overflow
+                bad_val = std::numeric_limits<double>::infinity();
+            }
+            return false;
+        }
+        // A sequence whose norms sum to 0 stays 0 (the published code made NaN
+        // and zeroed it: the same points, all of radius 0).
+        const double inv = total > 0.0 ? 1.0 / total : 0.0;
+        const int w = cfg.window;
+        P = kattr_points_per_seq(cfg, L);
+        scale = acme ? inv : inv / w;
+        // Point p sums positions p .. p+w-1 (paper: centred at p + w/2; acme:
+        // forward with wrap-around, w <= L). Windows that do not wrap first.
+        const i64 straight = acme ? L - w + 1 : P;
+        if (w == 3) {
+            for (i64 p = 0; p < straight; ++p) {
+                e1[p] = E1[p] + E1[p + 1] + E1[p + 2];
+                e2[p] = E2[p] + E2[p + 1] + E2[p + 2];
+                e3[p] = E3[p] + E3[p + 1] + E3[p + 2];
+            }
+        } else {
+            for (i64 p = 0; p < straight; ++p) {
+                double s1 = 0, s2 = 0, s3 = 0;
+                for (int t = 0; t < w; ++t) {
+                    s1 += E1[p + t];
+                    s2 += E2[p + t];
+                    s3 += E3[p + t];
+                }
+                e1[p] = s1;
+                e2[p] = s2;
+                e3[p] = s3;
+            }
+        }
+        for (i64 p = straight; p < P; ++p) {
+            double s1 = 0, s2 = 0, s3 = 0;
+            for (int t = 0; t < w; ++t) {
+                i64 j = p + t;
+                if (j >= L) j -= L;
+                s1 += E1[j];
+                s2 += E2[j];
+                s3 += E3[j];
+            }
+            e1[p] = s1;
+            e2[p] = s2;
+            e3[p] = s3;
+        }
+        for (i64 p = 0; p < P; ++p) s[p] = e1[p] * e1[p] + e2[p] * e2[p] + e3[p] * e3[p];
+        return true;
+    }
+
+    // Bins of the points idx[0..n) into bins[0..n): the same bins as
+    // kattr_bin_exact, mostly without atan2/acos. Both angles lie in [0, pi], so
+    // each is known by its cosine: cos(theta) = z'/r and
+    // cos(phi') = cos(phi/2 + pi/2) = -sin(phi/2) = -sgn(y') sqrt((rho - x') / (2 rho)).
+    // Points near an edge (the acme preset's 3.1416 shifts its angles by
+    // < 1e-5, well inside the 2e-4 margin) and degenerate directions take the
+    // exact path.
+    void bin_points(const KattrConfig& cfg, i64 n) {
+        const bool acme = cfg.acme;
+        for (i64 j = 0; j < n; ++j) {
+            const i64 p = idx[j];
+            const double xp = e2[p], yp = e3[p], zp = e1[p];
+            const double rho = std::sqrt(xp * xp + yp * yp);
+            const double r = std::sqrt(s[p]);
+            double ct = zp / r;
+            ct = ct > 1.0 ? 1.0 : (ct < -1.0 ? -1.0 : ct);
+            const double u = xp >= 0.0 ? yp * yp / (rho + xp) : rho - xp;  // rho - x', without cancellation
+            double cp = (yp >= 0.0 ? -1.0 : 1.0) * std::sqrt(u / (2.0 * rho));
+            cp = cp > 1.0 ? 1.0 : (cp < -1.0 ? -1.0 : cp);
+            const bool degenerate = !(rho > 0.0) || (acme && xp == 0.0);
+            c_theta[j] = ct;
+            c_phi[j] = degenerate ? 2.0 : cp;  // 2.0: marks the exact path
+        }
+        const double bw = cfg.bin_width, inv_bw = 1.0 / bw;
+        const i64 top = cfg.n_bins - 1, nb = cfg.n_bins;
+        for (i64 j = 0; j < n; ++j) {
+            const bool degenerate = c_phi[j] > 1.0;
+            const i64 bi = approx_angle_bin(degenerate ? 0.0 : c_phi[j], bw, inv_bw, top);
+            const i64 bj = approx_angle_bin(c_theta[j], bw, inv_bw, top);
+            bins[j] = (degenerate || bi < 0 || bj < 0) ? -1 : bi * nb + bj;
+        }
+        for (i64 j = 0; j < n; ++j) {
+            if (bins[j] >= 0) continue;
+            const i64 p = idx[j];
+            bins[j] = kattr_bin_exact(cfg, e1[p], e2[p], e3[p], std::sqrt(s[p]));
+        }
+    }
+};
+
+inline double kattr_weight(Weight w, double r) {
+    switch (w) {
+        case Weight::none: return 1.0;
+        case Weight::inv_r2: return 1.0 / (r * r);
+        default: return r * r;
+    }
+}
+
+// Per-thread state of a histogram pass.
+struct KattrThreadHist {
+    std::vector<FixedSum> hist;
+    i64 n_points = 0;
+    InputError err;
+    void add(const KattrConfig& cfg, i64 bin, double r, i64 seq, i64 pos) {
+        if (!hist[static_cast<size_t>(bin)].add(kattr_weight(cfg.weight, r)))
+            err.record(InputError::weight_overflow, seq, pos, r);
+        ++n_points;
+    }
+};
+
+inline void merge_thread_hists(std::vector<KattrThreadHist>& th, FixedSum* hist, size_t nb2, i64& n_points,
+                               InputError& err) {
+    for (auto& t : th) {
+        for (size_t j = 0; j < nb2; ++j) hist[j].merge(t.hist[j]);
+        n_points += t.n_points;
+        err.merge(t.err);
+    }
+}
+
+// Sequence scope (preset paper default): per-sequence quantile of r, strict.
+// Adds into hist (n_bins**2) and n_points.
+template <class TA, bool NCL>
+void kattr_sequence_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, FixedSum* hist,
+                          i64& n_points, InputError& err) {
+    const int nt = resolve_threads(n_threads);
+    const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
+    std::vector<KattrThreadHist> th(nt);
+#pragma omp parallel num_threads(nt)
+    {
+        KattrThreadHist& me = th[thread_id()];
+        me.hist.assign(nb2, FixedSum{});
+        SeqPoints sp(L);
+#pragma omp for schedule(dynamic, 16)
+        for (i64 i = 0; i < N; ++i) {
+            i64 bad = 0;
+            double bad_val = 0;
+            if (!sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val)) {
+                me.err.record(InputError::not_finite, i, bad, bad_val);
+                continue;
+            }
+            const i64 P = sp.P;
+            const double scale = sp.scale;
+            // r = sqrt(s) * scale is monotone in s: select on s, interpolate on r.
+            const OrderPair o = order_pair(sp.s.data(), P, cfg.quantile, sp.scratch.data());
+            const double cut = numpy_lerp(std::sqrt(o.a) * scale, std::sqrt(o.b) * scale, o.gamma);
+            // r > cut implies s > o.a: a branch-free prefilter, then the exact test.
+            i64 nk = 0;
+            for (i64 p = 0; p < P; ++p) {
+                sp.idx[nk] = p;
+                nk += sp.s[p] > o.a;
+            }
+            i64 m = 0;
+            for (i64 j = 0; j < nk; ++j) {
+                const i64 p = sp.idx[j];
+                sp.idx[m] = p;
+                m += std::sqrt(sp.s[p]) * scale > cut;
+            }
+            sp.bin_points(cfg, m);
+            for (i64 j = 0; j < m; ++j) {
+                const i64 p = sp.idx[j];
+                me.add(cfg, sp.bins[j], std::sqrt(sp.s[p]) * scale, i, p);
+            }
+        }
+    }
+    merge_thread_hists(th, hist, nb2, n_points, err);
+}
+
+// Number of points kept by the global rule: m = floor(T * (1 - q) + 1e-9),
+// cutoff = the m-th largest r, keep r > cutoff. With m == 0 the published code
+// took sort(r)[-0], the smallest radius; the paper preset keeps nothing.
+inline i64 global_rank(i64 total, double quantile, bool acme) {
+    i64 m = static_cast<i64>(std::floor(static_cast<double>(total) * (1.0 - quantile) + 1e-9));
+    if (m < 1 && acme) m = total;  // sort(r)[-0] == sort(r)[0]
+    return m;
+}
+
+inline u64 radius_key(double r) {
+    u64 bits;
+    std::memcpy(&bits, &r, sizeof bits);
+    return bits >> 48;  // r >= 0: the bit pattern is monotone in r
+}
+
+// Global scope, exact, in two passes over the attributions:
+// pass 1 builds a radix histogram of the radii (top 16 bits of the double);
+// the bucket that holds the m-th largest radius is found; pass 2 bins every
+// point above that bucket and keeps the points inside it as candidates, among
+// which the exact cutoff is selected. Memory: the candidates only.
+template <class TA, bool NCL>
+void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, FixedSum* hist,
+                        i64& n_points, double& cutoff_out, InputError& err) {
+    const int nt = resolve_threads(n_threads);
+    const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
+    const i64 P = kattr_points_per_seq(cfg, L);
+    constexpr size_t kKeys = size_t(1) << 16;
+    std::vector<std::vector<i64>> tkeys(nt);
+    std::vector<InputError> terr(nt);
+#pragma omp parallel num_threads(nt)
+    {
+        const int tid = thread_id();
+        std::vector<i64>& keys = tkeys[tid];
+        keys.assign(kKeys, 0);
+        SeqPoints sp(L);
+#pragma omp for schedule(dynamic, 16)
+        for (i64 i = 0; i < N; ++i) {
+            i64 bad = 0;
+            double bad_val = 0;
+            if (!sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val)) {
+                terr[tid].record(InputError::not_finite, i, bad, bad_val);
+                continue;
+            }
+            for (i64 p = 0; p < P; ++p) ++keys[radius_key(std::sqrt(sp.s[p]) * sp.scale)];
+        }
+    }
+    for (int t = 0; t < nt; ++t) err.merge(terr[t]);
+    if (!err.ok()) return;
+    std::vector<i64> keys(kKeys, 0);
+    for (int t = 0; t < nt; ++t)
+        for (size_t j = 0; j < kKeys; ++j) keys[j] += tkeys[t][j];
+    const i64 total = N * P;
+    const i64 m = global_rank(total, cfg.quantile, cfg.acme);
+    if (m < 1 || total == 0) {
+        cutoff_out = std::numeric_limits<double>::infinity();
+        return;
+    }
+    // Bucket B holding the m-th largest radius; `above` points lie in higher buckets.
+    i64 above = 0;
+    u64 B = kKeys - 1;
+    for (size_t j = kKeys; j-- > 0;) {
+        if (above + keys[j] >= m) {
+            B = j;
+            break;
+        }
+        above += keys[j];
+    }
+    struct Cand {
+        double r;
+        i64 bin;
+    };
+    std::vector<KattrThreadHist> th(nt);
+    std::vector<std::vector<Cand>> tcand(nt);
+#pragma omp parallel num_threads(nt)
+    {
+        const int tid = thread_id();
+        KattrThreadHist& me = th[tid];
+        me.hist.assign(nb2, FixedSum{});
+        SeqPoints sp(L);
+        i64 bad = 0;
+        double bad_val = 0;
+#pragma omp for schedule(dynamic, 16)
+        for (i64 i = 0; i < N; ++i) {
+            sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val);
+            i64 n = 0;
+            for (i64 p = 0; p < P; ++p) {
+                sp.idx[n] = p;
+                n += radius_key(std::sqrt(sp.s[p]) * sp.scale) >= B;
+            }
+            sp.bin_points(cfg, n);
+            for (i64 j = 0; j < n; ++j) {
+                const i64 p = sp.idx[j];
+                const double r = std::sqrt(sp.s[p]) * sp.scale;
+                if (radius_key(r) > B) me.add(cfg, sp.bins[j], r, i, p);
+                else tcand[tid].push_back({r, sp.bins[j]});
+            }
+        }
+    }
+    merge_thread_hists(th, hist, nb2, n_points, err);
+    std::vector<Cand> cand;
+    for (auto& c : tcand) cand.insert(cand.end(), c.begin(), c.end());
+    const i64 need = m - above;  // 1 <= need <= cand.size()
+    std::vector<double> rr(cand.size());
+    for (size_t j = 0; j < cand.size(); ++j) rr[j] = cand[j].r;
+    std::nth_element(rr.begin(), rr.begin() + (need - 1), rr.end(), std::greater<double>());
+    const double cut = rr[static_cast<size_t>(need - 1)];
+    cutoff_out = cut;
+    for (const Cand& c : cand) {
+        if (c.r > cut) {
+            if (!hist[static_cast<size_t>(c.bin)].add(kattr_weight(cfg.weight, c.r)))
+                err.record(InputError::weight_overflow, 0, 0, c.r);
+            ++n_points;
+        }
+    }
+}
+
+// Every point's radius and bin, for accumulators of the global scope, which
+// cannot know the cutoff before the last batch.
+template <class TA, bool NCL>
+void kattr_all_points(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, double* r_out,
+                      std::int32_t* bin_out, InputError& err) {
+    const int nt = resolve_threads(n_threads);
+    const i64 P = kattr_points_per_seq(cfg, L);
+    std::vector<InputError> terr(nt);
+#pragma omp parallel num_threads(nt)
+    {
+        const int tid = thread_id();
+        SeqPoints sp(L);
+#pragma omp for schedule(dynamic, 16)
+        for (i64 i = 0; i < N; ++i) {
+            i64 bad = 0;
+            double bad_val = 0;
+            double* r = r_out + i * P;
+            std::int32_t* b = bin_out + i * P;
+            if (!sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val)) {
+                terr[tid].record(InputError::not_finite, i, bad, bad_val);
+                continue;
+            }
+            i64 n = 0;
+            for (i64 p = 0; p < P; ++p) {
+                r[p] = std::sqrt(sp.s[p]) * sp.scale;
+                b[p] = 0;
+                sp.idx[n] = p;
+                n += r[p] > 0;
+            }
+            sp.bin_points(cfg, n);
+            for (i64 j = 0; j < n; ++j) b[sp.idx[j]] = static_cast<std::int32_t>(sp.bins[j]);
+        }
+    }
+    for (int t = 0; t < nt; ++t) err.merge(terr[t]);
+}
+
+// Histogram of stored points with r > cutoff (the global rule applied afterwards).
+inline void kattr_hist_from_points(const double* r, const std::int32_t* bin, i64 n, double cutoff,
+                                   const KattrConfig& cfg, FixedSum* hist, i64& n_points, InputError& err) {
+    for (i64 j = 0; j < n; ++j) {
+        if (r[j] > cutoff) {
+            if (!hist[bin[j]].add(kattr_weight(cfg.weight, r[j])))
+                err.record(InputError::weight_overflow, 0, j, r[j]);
+            ++n_points;
+        }
+    }
+}
+
+// m-th largest of r (copied), or +inf when nothing is kept.
+inline double kattr_global_cutoff(const double* r, i64 n, const KattrConfig& cfg) {
+    const i64 m = global_rank(n, cfg.quantile, cfg.acme);
+    if (m < 1 || n == 0) return std::numeric_limits<double>::infinity();
+    std::vector<double> rr(r, r + n);
+    std::nth_element(rr.begin(), rr.begin() + (m - 1), rr.end(), std::greater<double>());
+    return rr[static_cast<size_t>(m - 1)];
+}
+
+// Mass, prior and KLD from the exact histogram. Returns the KLD (NaN if empty).
+// paper: prior = boxcar mean over offsets [-(pb/2), (pb-1)/2], periodic along
+// phi' (rows), in-range bins only along theta; KL over every bin with P > 0.
+// acme: interior bins only, bin 0 never counts, as published.
+inline double kattr_finish(const FixedSum* hist, const KattrConfig& cfg, int prior_bins, double* mass,
+                           double* prior) {
+    const i64 n = cfg.n_bins;
+    FixedSum tot;
+    for (i64 j = 0; j < n * n; ++j) tot.merge(hist[j]);
+    const double total = tot.value();
+    for (i64 j = 0; j < n * n; ++j) mass[j] = total > 0 ? hist[j].value() / total : 0.0;
+    const i64 lo = -(prior_bins / 2), hi = (prior_bins - 1) / 2;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    double kl = 0.0;
+    for (i64 i = 0; i < n; ++i) {
+        for (i64 j = 0; j < n; ++j) {
+            const bool interior = i >= 1 && i <= n - 2 && j >= 1 && j <= n - 2;
+            if (cfg.acme && !interior) {
+                prior[i * n + j] = nan;
+                continue;
+            }
+            double acc = 0.0;
+            i64 cnt = 0;
+            for (i64 a = lo; a <= hi; ++a) {
+                for (i64 b = lo; b <= hi; ++b) {
+                    i64 ii = i + a, jj = j + b;
+                    if (cfg.acme) {
+                        if (!(ii > 0 && ii < n && jj > 0 && jj < n)) continue;
+                    } else {
+                        if (jj < 0 || jj >= n) continue;
+                        ii = ((ii % n) + n) % n;
+                    }
+                    acc += mass[ii * n + jj];
+                    ++cnt;
+                }
+            }
+            const double q = cnt ? acc / static_cast<double>(cnt) : 0.0;
+            prior[i * n + j] = q;
+            const double p = mass[i * n + j];
+            if (p > 0 && q > 0) kl += p * std::log(p / q);
+        }
+    }
+    return total > 0 ? kl : nan;
+}
+
+}  // namespace acme::core
