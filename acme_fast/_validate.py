@@ -54,6 +54,22 @@ def check_int(name: str, value: Any, lo: int, hi: Optional[int] = None) -> int:
     return int(value)
 
 
+def check_real(name: str, value: Any, lo: float = -np.inf, lo_open: bool = False) -> float:
+    """A finite real number >= lo (> lo with lo_open)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a finite number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not np.isfinite(v) or v < lo or (lo_open and v == lo):
+        bound = f"> {lo}" if lo_open else f">= {lo}"
+        raise ValueError(f"{name}: expected a finite number {bound}, got {value!r}")
+    return v
+
+
+def first_bad(mask: np.ndarray) -> tuple:
+    """Index of the first True in mask, as a tuple."""
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
 def check_quantile(quantile: Any, name: str = "quantile") -> float:
     if isinstance(quantile, bool) or not isinstance(quantile, numbers.Real):
         raise TypeError(f"{name}: expected a number in (0, 1), got {quantile!r}")
@@ -71,6 +87,8 @@ def _as_3d(arr: Any, name: str, ncl: bool) -> np.ndarray:
     if arr is None:
         raise TypeError(f"{name}: expected an array, got None")
     a = np.asarray(arr)
+    if a.dtype.byteorder not in ("=", "|") and a.dtype.kind in "biuf":
+        a = a.astype(a.dtype.newbyteorder("="))  # e.g. big-endian data read from HDF5
     if a.dtype == object:
         raise TypeError(f"{name}: expected a numeric array, got dtype object")
     if a.ndim == 2:

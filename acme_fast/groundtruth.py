@@ -14,8 +14,10 @@ from ._validate import (
     as_onehot,
     check_int,
     check_layout,
+    check_real,
     check_same_shape,
     check_threads,
+    first_bad,
     raise_kernel_error,
 )
 
@@ -68,11 +70,11 @@ def groundtruth_scores(x: Any, attr: Any, x_model: Any, *, threshold: float = 0.
     if m.dtype.kind not in "fiu":
         raise TypeError(f"x_model: expected a float array of probabilities, got dtype {m.dtype}")
     m = np.ascontiguousarray(m, dtype=np.float64)
-    if not np.all(np.isfinite(m)) or m.min() < 0 or m.max() > 1:
-        raise ValueError("x_model: expected finite probabilities in [0, 1]")
-    threshold = float(threshold)
-    if not np.isfinite(threshold):
-        raise ValueError(f"threshold: expected a finite number of bits, got {threshold!r}")
+    bad = ~np.isfinite(m) | (m < 0) | (m > 1)
+    if bad.any():
+        idx = first_bad(bad)
+        raise ValueError(f"x_model: expected finite probabilities in [0, 1], got {m[idx]!r} at index {idx}")
+    threshold = check_real("threshold", threshold)
     top_k = check_int("top_k", top_k, 1)
     out = _core.groundtruth(xa, aa, m, threshold, top_k, ncl, check_threads(n_threads))
     raise_kernel_error(out["error"], xa, ncl)

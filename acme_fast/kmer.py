@@ -17,8 +17,10 @@ from ._validate import (
     check_layout,
     check_preset,
     check_quantile,
+    check_real,
     check_same_shape,
     check_threads,
+    first_bad,
     raise_kernel_error,
     seq_len,
 )
@@ -69,11 +71,16 @@ def kmer_prior(x: Any, *, k: int = 6, layout: str = "NLC", n_threads: Optional[i
 
 
 def _check_prior(prior: Any, k: int) -> np.ndarray:
-    q = np.asarray(prior, dtype=np.float64)
+    try:
+        q = np.asarray(prior, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"prior: expected an array of 4**k = {4**k} frequencies ({exc})") from None
     if q.ndim != 1 or q.shape[0] != 4**k:
         raise ValueError(f"prior: expected a 1-D array of length 4**k = {4**k}, got shape {q.shape}")
-    if not np.all(np.isfinite(q)) or np.any(q < 0):
-        raise ValueError("prior: expected finite, non-negative frequencies")
+    bad = ~np.isfinite(q) | (q < 0)
+    if bad.any():
+        j = first_bad(bad)[0]
+        raise ValueError(f"prior: expected finite, non-negative frequencies, got {q[j]!r} at index {j}")
     s = q.sum()
     if not np.isclose(s, 1.0, rtol=0, atol=1e-6):
         raise ValueError(f"prior: expected frequencies that sum to 1, got sum {s!r}")
@@ -105,9 +112,7 @@ class KmerAccumulator:
         self.ncl = check_layout(layout)
         self.layout = layout.upper()
         self.n_threads = check_threads(n_threads)
-        if not (np.isfinite(pseudocount) and pseudocount >= 0):
-            raise ValueError(f"pseudocount: expected a finite number >= 0, got {pseudocount!r}")
-        self.pseudocount = float(pseudocount)
+        self.pseudocount = check_real("pseudocount", pseudocount, 0.0)
         self.prior = None if prior is None else _check_prior(prior, self.k)
         self.counts = np.zeros(4**self.k, dtype=np.int64)
         self.prior_counts = None if self.prior is not None else np.zeros(4**self.k, dtype=np.int64)

@@ -24,7 +24,6 @@ X_DTYPES = [np.bool_, np.uint8, np.float32, np.float64]
 A_DTYPES = [np.float32, np.float64]
 # "mixed": each sequence drawn from a different kind (some sequences have no attributed position)
 A_KINDS = ["normal", "normal", "ties", "zeros", "const", "mixed"]
-NO_CONST = [k for k in A_KINDS if k != "const"]
 
 
 def make_attr(rng, n, L, dtype, kind):
@@ -36,7 +35,7 @@ def make_attr(rng, n, L, dtype, kind):
 
 @st.composite
 def dna(draw, min_len=1, max_n=6, max_len=40, kinds=A_KINDS):
-    """(rng, x (NLC), attr (NLC), description) with min_len <= L <= max_len, often L == min_len."""
+    """(rng, x (NLC), attr (NLC), kind) with min_len <= L <= max_len, often L == min_len."""
     seed = draw(st.integers(0, 2**32 - 1))
     n = draw(st.sampled_from([1, 1, 2, 3, 4, 5, max_n]))
     L = draw(st.one_of(st.just(min_len), st.integers(min_len, max(min_len, max_len))))
@@ -126,7 +125,7 @@ def check_kmer(x, a, *, k, quantile, buffer, prior=None, pseudocount=0.0, preset
         close(got.kld, want["kld"])
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(max_examples=400, **SETTINGS)
 @given(
     k=st.integers(1, 6),
     quantile=st.one_of(st.sampled_from([0.5, 0.8, 0.9, 0.95]), st.floats(0.01, 0.99)),
@@ -255,7 +254,7 @@ def check_kattr_paper(a, *, window, quantile, threshold_scope, bin_width, prior_
     np.testing.assert_allclose(got.density, got.mass / bin_width**2)
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(max_examples=400, **SETTINGS)
 @given(
     window=st.sampled_from([1, 3, 5]),
     quantile=st.one_of(st.sampled_from([0.5, 0.8, 0.9, 0.95]), st.floats(0.01, 0.99)),
@@ -326,7 +325,7 @@ def check_kattr_acme(a, *, window, quantile, bin_width, prior_bins, kind="normal
     close(got.kld, want["kld"])
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=300, **SETTINGS)
 @given(
     window=st.integers(1, 6),
     quantile=st.one_of(st.sampled_from([0.5, 0.8, 0.9, 0.95]), st.floats(0.01, 0.99)),
@@ -381,7 +380,8 @@ def groundtruth_case(draw):
 
 
 def check_groundtruth(x, a, m, threshold, top_k):
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # mean of an empty slice: NaN, as tfomics
         want = ref.groundtruth(x, a, m, threshold=threshold, top_k=top_k)
     got, got2, warns = call_both_layouts(acme_fast.groundtruth_scores, x, a, m,
                                          threshold=threshold, top_k=top_k)
@@ -402,7 +402,7 @@ def check_groundtruth(x, a, m, threshold, top_k):
                                        rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=name)
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(max_examples=300, **SETTINGS)
 @given(case=groundtruth_case(), threshold=st.sampled_from([0.01, 0.1, 0.5]), top_k=st.integers(1, 5))
 def test_groundtruth(case, threshold, top_k):
     x, a, m = case
@@ -470,3 +470,31 @@ def test_quantile_linear_matches_numpy(n, seed, q, ties):
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 5, n).astype(np.float64) if ties else rng.normal(size=n) * 10.0 ** rng.integers(-5, 5)
     assert same(_core.quantile_linear(a, q), float(np.quantile(a, q)))
+
+
+# =========================================================================== pinned regressions
+def test_kmer_tied_scores_at_cutoff_are_not_attributed():
+    """Both positions have score sqrt(2.75) exactly (SPEC 2.1: ||A - mean_c A||), so the
+    median is that score and nothing is strictly above it."""
+    a = np.array([[[0.0, 1, -1, -1], [1, -1, 1, 0]]])
+    x = np.eye(4)[[[0, 0]]]
+    with pytest.warns(RuntimeWarning):
+        res = acme_fast.kmer_kld(x, a, k=1, quantile=0.5, buffer=0)
+    assert (res.n_intervals, res.n_nucleotides) == (0, 0)
+    assert np.isnan(res.kld)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constant_channels_carry_no_attribution(dtype):
+    """Equal values on the 4 channels are exactly 0 after gauge correction (SPEC 1), so
+    no position is attributed and no k-attr point is kept, in any precision."""
+    a = np.array([[[0.3] * 4, [0.7] * 4, [1.1] * 4, [0.1] * 4]], dtype=dtype)
+    x = np.eye(4)[[[0, 1, 2, 3]]]
+    assert not np.any(acme_fast.gauge_correct(a))
+    with pytest.warns(RuntimeWarning):
+        res = acme_fast.kmer_kld(x, a, k=1, quantile=0.5, buffer=0)
+    assert res.n_nucleotides == 0 and np.isnan(res.kld)
+    for preset in ("paper", "acme"):
+        with pytest.warns(RuntimeWarning):
+            res = acme_fast.kattr_kld(a, window=1, preset=preset)
+        assert res.n_points == 0 and np.isnan(res.kld), preset

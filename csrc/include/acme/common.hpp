@@ -200,11 +200,20 @@ struct Basis {
     static constexpr double r2 = 0.70710678118654752440;   // 1/sqrt(2)
     static constexpr double r6 = 0.40824829046386301637;   // 1/sqrt(6)
     static constexpr double r12 = 0.28867513459481288225;  // 1/sqrt(12)
+    // Written as sums of differences so that equal channels give exactly 0.
     static double e1(double x, double y) { return (y - x) * r2; }
-    static double e2(double x, double y, double z) { return (2.0 * z - x - y) * r6; }
-    static double e3(double x, double y, double z, double w) { return (3.0 * w - x - y - z) * r12; }
-    static double e2a(double x, double y, double z, double w) { return (z + w - x - y) * (0.5 * r6); }
+    static double e2(double x, double y, double z) { return ((z - x) + (z - y)) * r6; }
+    static double e3(double x, double y, double z, double w) { return ((w - x) + (w - y) + (w - z)) * r12; }
+    static double e2a(double x, double y, double z, double w) { return ((z - x) + (w - y)) * (0.5 * r6); }
 };
+
+// ||A - mean_c A||_2 of one position, as SPEC writes it (numpy's order of
+// operations), so that scores equal in exact arithmetic stay equal.
+inline double gauge_norm(double x, double y, double z, double w) {
+    const double mu = (x + y + z + w) / 4.0;
+    const double a = x - mu, b = y - mu, c = z - mu, d = w - mu;
+    return std::sqrt(a * a + b * b + c * c + d * d);
+}
 
 // Reads position l of one sequence (layout NLC: l*4 + c; NCL: c*L + l).
 template <class TA, bool NCL>
@@ -246,8 +255,7 @@ bool load_norms(const TA* a, i64 L, double* s, i64& bad_pos, double& bad_val) {
         double x, y, z, w;
         read4<TA, NCL>(a, L, l, x, y, z, w);
         fin += (x - x) + (y - y) + (z - z) + (w - w);
-        const double e1 = Basis::e1(x, y), e2 = Basis::e2(x, y, z), e3 = Basis::e3(x, y, z, w);
-        s[l] = std::sqrt(e1 * e1 + e2 * e2 + e3 * e3);
+        s[l] = gauge_norm(x, y, z, w);
     }
     if (fin == 0.0) return true;
     first_nonfinite<TA, NCL>(a, L, bad_pos, bad_val);

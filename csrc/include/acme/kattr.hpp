@@ -103,7 +103,7 @@ struct SeqPoints {
             double x, y, z, w;
             read4<TA, NCL>(a, L, l, x, y, z, w);
             const double p1 = Basis::e1(x, y), p2 = Basis::e2(x, y, z), p3 = Basis::e3(x, y, z, w);
-            nrm[l] = std::sqrt(p1 * p1 + p2 * p2 + p3 * p3);  // ||gauge-corrected||
+            nrm[l] = gauge_norm(x, y, z, w);
             E1[l] = p1;
             E2[l] = acme ? Basis::e2a(x, y, z, w) : p2;
             E3[l] = p3;
@@ -294,14 +294,35 @@ inline u64 radius_key(double r) {
     return bits >> 48;  // r >= 0: the bit pattern is monotone in r
 }
 
+struct RadiusBin {
+    double r;
+    i64 bin;
+};
+
+// Adds the points of `cand` above the m-th largest radius among them.
+inline void add_above_rank(std::vector<RadiusBin>& cand, i64 m, const KattrConfig& cfg, FixedSum* hist,
+                           i64& n_points, double& cutoff_out, InputError& err) {
+    std::nth_element(cand.begin(), cand.begin() + (m - 1), cand.end(),
+                     [](const RadiusBin& x, const RadiusBin& y) { return x.r > y.r; });
+    const double cut = cand[static_cast<size_t>(m - 1)].r;
+    cutoff_out = cut;
+    for (const RadiusBin& c : cand) {
+        if (c.r > cut) {
+            if (!hist[static_cast<size_t>(c.bin)].add(kattr_weight(cfg.weight, c.r)))
+                err.record(InputError::weight_overflow, 0, 0, c.r);
+            ++n_points;
+        }
+    }
+}
+
 // Global scope, exact, in two passes over the attributions:
 // pass 1 builds a radix histogram of the radii (top 16 bits of the double);
 // the bucket that holds the m-th largest radius is found; pass 2 bins every
 // point above that bucket and keeps the points inside it as candidates, among
 // which the exact cutoff is selected. Memory: the candidates only.
 template <class TA, bool NCL>
-void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, FixedSum* hist,
-                        i64& n_points, double& cutoff_out, InputError& err) {
+void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, FixedSum* hist,
+                           i64& n_points, double& cutoff_out, InputError& err) {
     const int nt = resolve_threads(n_threads);
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
     const i64 P = kattr_points_per_seq(cfg, L);
@@ -346,12 +367,8 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
         }
         above += keys[j];
     }
-    struct Cand {
-        double r;
-        i64 bin;
-    };
     std::vector<KattrThreadHist> th(nt);
-    std::vector<std::vector<Cand>> tcand(nt);
+    std::vector<std::vector<RadiusBin>> tcand(nt);
 #pragma omp parallel num_threads(nt)
     {
         const int tid = thread_id();
@@ -378,21 +395,93 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
         }
     }
     merge_thread_hists(th, hist, nb2, n_points, err);
-    std::vector<Cand> cand;
+    std::vector<RadiusBin> cand;
     for (auto& c : tcand) cand.insert(cand.end(), c.begin(), c.end());
-    const i64 need = m - above;  // 1 <= need <= cand.size()
-    std::vector<double> rr(cand.size());
-    for (size_t j = 0; j < cand.size(); ++j) rr[j] = cand[j].r;
-    std::nth_element(rr.begin(), rr.begin() + (need - 1), rr.end(), std::greater<double>());
-    const double cut = rr[static_cast<size_t>(need - 1)];
-    cutoff_out = cut;
-    for (const Cand& c : cand) {
-        if (c.r > cut) {
-            if (!hist[static_cast<size_t>(c.bin)].add(kattr_weight(cfg.weight, c.r)))
-                err.record(InputError::weight_overflow, 0, 0, c.r);
-            ++n_points;
+    add_above_rank(cand, m - above, cfg, hist, n_points, cutoff_out, err);  // 1 <= m - above <= size
+}
+
+// Global scope, exact, usually in one pass. A sample of sequences (every
+// k-th) gives a radius b that is very likely below the final cutoff (about
+// the 1 - 1.5 (1 - q) quantile); one pass keeps every point with r >= b, with
+// its bin. If at least m points have r >= b, the m-th largest radius is >= b,
+// so every point above the cutoff is among those kept and the cutoff is their
+// m-th largest: the answer is exact. Otherwise (an unlucky sample), or when
+// the kept points would not be few, the two-pass algorithm runs instead.
+template <class TA, bool NCL>
+void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, FixedSum* hist,
+                        i64& n_points, double& cutoff_out, InputError& err) {
+    const i64 P = kattr_points_per_seq(cfg, L);
+    const i64 total = N * P;
+    const i64 m = global_rank(total, cfg.quantile, cfg.acme);
+    const double frac =
+        std::min(1.0, 1.5 * static_cast<double>(m) / static_cast<double>(std::max<i64>(total, 1)));
+    constexpr double kMaxCandidateBytes = 256.0 * 1024 * 1024;
+    if (m < 1 || total == 0 || frac > 0.4 || N < 64 ||
+        static_cast<double>(total) * frac * sizeof(RadiusBin) > kMaxCandidateBytes) {
+        kattr_global_two_pass<TA, NCL>(a, N, L, cfg, n_threads, hist, n_points, cutoff_out, err);
+        return;
+    }
+    const int nt = resolve_threads(n_threads);
+    // 1. The bound, from every stride-th sequence (input errors are reported by the pass below).
+    const i64 stride = std::max<i64>(1, N / 64);
+    std::vector<double> sample;
+    {
+        SeqPoints sp(L);
+        for (i64 i = 0; i < N; i += stride) {
+            i64 bad = 0;
+            double bad_val = 0;
+            if (!sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val)) continue;
+            for (i64 p = 0; p < P; ++p) sample.push_back(std::sqrt(sp.s[p]) * sp.scale);
         }
     }
+    double b = -1.0;  // nothing sampled: keep every point (then the count check is trivially met)
+    if (!sample.empty()) {
+        const i64 ks = std::min<i64>(static_cast<i64>(sample.size()),
+                                     static_cast<i64>(frac * static_cast<double>(sample.size())) + 1);
+        std::nth_element(sample.begin(), sample.begin() + (ks - 1), sample.end(), std::greater<double>());
+        b = sample[static_cast<size_t>(ks - 1)];
+    }
+    // 2. One pass: every point with r >= b, binned.
+    std::vector<std::vector<RadiusBin>> tcand(nt);
+    std::vector<InputError> terr(nt);
+#pragma omp parallel num_threads(nt)
+    {
+        const int tid = thread_id();
+        SeqPoints sp(L);
+        std::vector<RadiusBin>& mine = tcand[tid];
+#pragma omp for schedule(dynamic, 16)
+        for (i64 i = 0; i < N; ++i) {
+            i64 bad = 0;
+            double bad_val = 0;
+            if (!sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val)) {
+                terr[tid].record(InputError::not_finite, i, bad, bad_val);
+                continue;
+            }
+            i64 n = 0;
+            for (i64 p = 0; p < P; ++p) {
+                sp.idx[n] = p;
+                n += std::sqrt(sp.s[p]) * sp.scale >= b;
+            }
+            sp.bin_points(cfg, n);
+            for (i64 j = 0; j < n; ++j) mine.push_back({std::sqrt(sp.s[sp.idx[j]]) * sp.scale, sp.bins[j]});
+        }
+    }
+    for (int t = 0; t < nt; ++t) err.merge(terr[t]);
+    if (!err.ok()) return;
+    size_t count = 0;
+    for (auto& c : tcand) count += c.size();
+    if (static_cast<i64>(count) < m) {  // the bound was above the cutoff: fall back
+        tcand.clear();
+        kattr_global_two_pass<TA, NCL>(a, N, L, cfg, n_threads, hist, n_points, cutoff_out, err);
+        return;
+    }
+    std::vector<RadiusBin> cand;
+    cand.reserve(count);
+    for (auto& c : tcand) {
+        cand.insert(cand.end(), c.begin(), c.end());
+        std::vector<RadiusBin>().swap(c);
+    }
+    add_above_rank(cand, m, cfg, hist, n_points, cutoff_out, err);
 }
 
 // Every point's radius and bin, for accumulators of the global scope, which
