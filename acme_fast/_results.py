@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict
+from typing import Any
 
 import numpy as np
 
 
 class _ToDict:
-    def to_dict(self, arrays: bool = True) -> Dict[str, Any]:
+    def to_dict(self, arrays: bool = True) -> dict[str, Any]:
         """Fields as a dict. With ``arrays=False`` only the scalars (for a table row)."""
-        out: Dict[str, Any] = {}
+        out: dict[str, Any] = {}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             v = getattr(self, f.name)
             if isinstance(v, np.ndarray):

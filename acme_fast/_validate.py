@@ -10,7 +10,7 @@ and :func:`raise_kernel_error` turns it into the same kind of message.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +36,7 @@ def check_preset(preset: Any) -> bool:
     return preset == "acme"
 
 
-def check_threads(n_threads: Optional[int]) -> int:
+def check_threads(n_threads: int | None) -> int:
     """None means all cores (0 for the kernels)."""
     if n_threads is None:
         return 0
@@ -45,7 +45,7 @@ def check_threads(n_threads: Optional[int]) -> int:
     return int(n_threads)
 
 
-def check_int(name: str, value: Any, lo: int, hi: Optional[int] = None) -> int:
+def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
     if value < lo or (hi is not None and value > hi):
@@ -162,7 +162,7 @@ _KIND_NOT_FINITE = 2
 _KIND_WEIGHT_OVERFLOW = 3
 
 
-def raise_kernel_error(err: Optional[tuple], x: Optional[np.ndarray] = None, ncl: bool = False,
+def raise_kernel_error(err: tuple | None, x: np.ndarray | None = None, ncl: bool = False,
                        xname: str = "x", aname: str = "attr") -> None:
     """Turn a kernel's (kind, sequence, position, value) report into an exception."""
     if err is None:

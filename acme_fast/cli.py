@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 from tqdm.auto import tqdm
 
@@ -22,7 +22,7 @@ def _demo(args: argparse.Namespace) -> int:
     data = make_demo_data(n=args.n, length=args.length, seed=args.seed)
     sets = {"focused": data.focused, "diffuse": data.diffuse}
     jobs = [(name, metric) for name in sets for metric in ("kmer", "kattr", "kattr_acme", "groundtruth")]
-    rows: Dict[str, Dict[str, float]] = {name: {} for name in sets}
+    rows: dict[str, dict[str, float]] = {name: {} for name in sets}
     for name, metric in tqdm(jobs, desc="scoring", disable=args.quiet, leave=False):
         attr = sets[name]
         nt = args.threads
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
     if not getattr(args, "func", None):

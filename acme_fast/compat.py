@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any, List, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,7 @@ def _check_k(name: str, k: Any) -> int:
     return check_int(name, k, 1, _MAX_K)
 
 
-def _kmer_index_stream(seqs: Sequence[str], k: int) -> Tuple[np.ndarray, np.ndarray]:
+def _kmer_index_stream(seqs: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of all k-mers without N in ``seqs`` (stride 1) and the sequence each is in."""
     if isinstance(seqs, (str, bytes)):
         raise TypeError("seqs: expected a list of sequence strings, got a single string")
@@ -223,7 +224,7 @@ def compute_kmer_spectra_testset(X: Any, kmer_length: int = 3, dna_dict: dict = 
 
 
 def collect_passing_subsequences(attr_map: Any, X: Any, threshold: float = 0.9, kmer_length: int = 3,
-                                 buffer_size: int = 2) -> Tuple[List[str], np.ndarray]:
+                                 buffer_size: int = 2) -> tuple[list[str], np.ndarray]:
     """Subsequences under high attribution (the intervals of the k-mer KLD).
 
     Per sequence, positions whose attribution norm is strictly above the ``threshold``
@@ -290,7 +291,7 @@ def collect_passing_subsequences(attr_map: Any, X: Any, threshold: float = 0.9, 
 
 
 def calculate_kmer_entropy(X: Any, seq_list: Sequence[str], kmer_prior: Any, kmer_length: int = 3
-                           ) -> Tuple[np.float64, kmer_featurization, np.ndarray, Any, dict]:
+                           ) -> tuple[np.float64, kmer_featurization, np.ndarray, Any, dict]:
     """k-mer KLD of the attributed subsequences against a prior, rounded to 3 decimals.
 
     Parameters
@@ -437,7 +438,7 @@ def process_attribution_map(saliency_map_raw: Any, k: int = 3) -> np.ndarray:
 
 def spherical_coordinates_process_2_trad(saliency_map_raw_s: Any, X: Any, mask: Any,
                                          radius_count_cutoff: float = 0.04
-                                         ) -> Tuple[List[np.ndarray], List[np.ndarray], List[np.ndarray]]:
+                                         ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Angles and radii of the strongest points of each processed map (method 2).
 
     For each map, points are ranked by radius over all ``N * L`` positions together; with
@@ -492,9 +493,9 @@ def spherical_coordinates_process_2_trad(saliency_map_raw_s: Any, X: Any, mask: 
     if not ok or m.dtype.kind not in "biuf":
         raise ValueError(f"mask: expected a number or an array broadcastable to ({N}, {L}), got "
                          f"{m.dtype} {m.shape}")
-    phi_1_s: List[np.ndarray] = []
-    phi_2_s: List[np.ndarray] = []
-    r_s: List[np.ndarray] = []
+    phi_1_s: list[np.ndarray] = []
+    phi_2_s: list[np.ndarray] = []
+    r_s: list[np.ndarray] = []
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for j, smap in enumerate(maps):
             s = _as_map_nl(smap, f"saliency_map_raw_s[{j}]", 3)
@@ -526,7 +527,7 @@ def spherical_coordinates_process_2_trad(saliency_map_raw_s: Any, X: Any, mask: 
     return phi_1_s, phi_2_s, r_s
 
 
-def initialize_integration_2(box_length: float) -> Tuple[float, float, float, int, int]:
+def initialize_integration_2(box_length: float) -> tuple[float, float, float, int, int]:
     """Histogram geometry of method 2.
 
     Parameters
@@ -555,7 +556,7 @@ def initialize_integration_2(box_length: float) -> Tuple[float, float, float, in
 
 
 def calculate_entropy_2(phi_1_s: Sequence[Any], phi_2_s: Sequence[Any], r_s: Sequence[Any], n_bins: int,
-                        box_length: float, box_volume: float, prior_range: int) -> List[np.float64]:
+                        box_length: float, box_volume: float, prior_range: int) -> list[np.float64]:
     """k-attr-mean KLD of each map, rounded to 3 decimals (method 2).
 
     Points are binned by ``(phi', theta)`` (bin ``min(int(angle / box_length),
@@ -590,7 +591,7 @@ def calculate_entropy_2(phi_1_s: Sequence[Any], phi_2_s: Sequence[Any], r_s: Seq
         raise ValueError(f"box_length: expected a number > 0, got {box_length!r}")
     if not (len(phi_1_s) == len(phi_2_s) == len(r_s)):
         raise ValueError("phi_1_s, phi_2_s, r_s: expected lists of the same length")
-    out: List[np.float64] = []
+    out: list[np.float64] = []
     for s in range(len(phi_1_s)):
         p1 = np.asarray(phi_1_s[s], dtype=np.float64).ravel()
         p2 = np.asarray(phi_2_s[s], dtype=np.float64).ravel()

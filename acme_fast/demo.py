@@ -10,12 +10,11 @@ position). The full synthetic benchmark of the paper is a separate module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List
 
 import numpy as np
 
 #: Consensus sites of the paper's core motifs (JASPAR SP1, GABPA, CEBPB, MAX, YY1).
-MOTIFS: Dict[str, str] = {
+MOTIFS: dict[str, str] = {
     "SP1": "GGGGCGGGGC",
     "GABPA": "CCGGAAGTG",
     "CEBPB": "ATTGCGCAAT",
@@ -57,7 +56,7 @@ def make_demo_data(n: int = 1000, length: int = 200, motifs_per_seq: int = 3, se
     DemoData
     """
     rng = np.random.default_rng(seed)
-    names: List[str] = list(MOTIFS)
+    names: list[str] = list(MOTIFS)
     model = np.full((n, length, 4), 0.25)
     mask = np.zeros((n, length), dtype=bool)
     for i in range(n):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +31,7 @@ def _nanmean(a: np.ndarray) -> float:
 
 
 def groundtruth_scores(x: Any, attr: Any, x_model: Any, *, threshold: float = 0.1, top_k: int = 10,
-                       layout: str = "NLC", n_threads: Optional[int] = None) -> GroundTruthResult:
+                       layout: str = "NLC", n_threads: int | None = None) -> GroundTruthResult:
     """AUROC, AUPRC and signal-to-noise of grad x input against the sequence model.
 
     Matches ``tfomics.evaluate`` (``interpretability_performance`` and

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from typing import Any, List, Optional
+from typing import Any
 
 import numpy as np
 
@@ -52,9 +52,9 @@ def gauge_correct(attr: Any, *, layout: str = "NLC") -> np.ndarray:
 class _KattrParams:
     """Resolved, validated parameters of the k-attr-mean metric."""
 
-    def __init__(self, window: int, quantile: float, threshold_scope: Optional[str], bin_width: float,
-                 prior_bins: Optional[int], weight: str, preset: str, layout: str,
-                 n_threads: Optional[int]) -> None:
+    def __init__(self, window: int, quantile: float, threshold_scope: str | None, bin_width: float,
+                 prior_bins: int | None, weight: str, preset: str, layout: str,
+                 n_threads: int | None) -> None:
         self.acme = check_preset(preset)
         self.preset = preset
         self.window = check_int("window", window, 1)
@@ -115,23 +115,23 @@ class KattrAccumulator:
     until :meth:`result`; the answer is again exactly the one-shot one.
     """
 
-    def __init__(self, *, window: int = 3, quantile: float = 0.9, threshold_scope: Optional[str] = None,
-                 bin_width: float = 0.1, prior_bins: Optional[int] = None, weight: str = "r2",
-                 preset: str = "paper", layout: str = "NLC", n_threads: Optional[int] = None) -> None:
+    def __init__(self, *, window: int = 3, quantile: float = 0.9, threshold_scope: str | None = None,
+                 bin_width: float = 0.1, prior_bins: int | None = None, weight: str = "r2",
+                 preset: str = "paper", layout: str = "NLC", n_threads: int | None = None) -> None:
         self._p = _KattrParams(window, quantile, threshold_scope, bin_width, prior_bins, weight, preset,
                                layout, n_threads)
         nb2 = self._p.n_bins**2
         self._hist = np.zeros((nb2, 4), dtype=np.uint64)
         self._n_points = 0
-        self._r: List[np.ndarray] = []
-        self._bin: List[np.ndarray] = []
+        self._r: list[np.ndarray] = []
+        self._bin: list[np.ndarray] = []
         self.n_sequences = 0
 
     @property
     def params(self) -> _KattrParams:
         return self._p
 
-    def update(self, attr: Any) -> "KattrAccumulator":
+    def update(self, attr: Any) -> KattrAccumulator:
         """Add a batch of raw attribution maps, shape (n, L, 4) or (n, 4, L)."""
         p = self._p
         a = p.attr(attr)
@@ -148,7 +148,7 @@ class KattrAccumulator:
         self.n_sequences += int(a.shape[0])
         return self
 
-    def merge(self, other: "KattrAccumulator") -> "KattrAccumulator":
+    def merge(self, other: KattrAccumulator) -> KattrAccumulator:
         """Add another accumulator's state (fed with other data, same parameters)."""
         if not isinstance(other, KattrAccumulator):
             raise TypeError(f"other: expected a KattrAccumulator, got {type(other).__name__}")
@@ -175,9 +175,9 @@ class KattrAccumulator:
         return p.finish(out["hist"], int(out["n_points"]))
 
 
-def kattr_kld(attr: Any, *, window: int = 3, quantile: float = 0.9, threshold_scope: Optional[str] = None,
-              bin_width: float = 0.1, prior_bins: Optional[int] = None, weight: str = "r2",
-              preset: str = "paper", layout: str = "NLC", n_threads: Optional[int] = None) -> KattrResult:
+def kattr_kld(attr: Any, *, window: int = 3, quantile: float = 0.9, threshold_scope: str | None = None,
+              bin_width: float = 0.1, prior_bins: int | None = None, weight: str = "r2",
+              preset: str = "paper", layout: str = "NLC", n_threads: int | None = None) -> KattrResult:
     """k-attr-mean KLD: how concentrated the directions of strong attribution windows are.
 
     Window-averaged, gauge-corrected, normalised attribution vectors are projected onto the

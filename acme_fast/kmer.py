@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +41,7 @@ def _check_k_len(k: Any, L: int) -> int:
     return k
 
 
-def kmer_prior(x: Any, *, k: int = 6, layout: str = "NLC", n_threads: Optional[int] = None) -> np.ndarray:
+def kmer_prior(x: Any, *, k: int = 6, layout: str = "NLC", n_threads: int | None = None) -> np.ndarray:
     """Frequencies of all k-mers of all sequences (stride 1, k-mers with N skipped).
 
     Parameters
@@ -103,7 +103,7 @@ class KmerAccumulator:
 
     def __init__(self, *, k: int = 6, quantile: float = 0.9, buffer: int = 2, prior: Any = None,
                  pseudocount: float = 0.0, preset: str = "paper", layout: str = "NLC",
-                 n_threads: Optional[int] = None) -> None:
+                 n_threads: int | None = None) -> None:
         self.k = check_int("k", k, 1, 12)
         self.quantile = check_quantile(quantile)
         self.buffer = check_int("buffer", buffer, 0)
@@ -119,13 +119,13 @@ class KmerAccumulator:
         self.n_intervals = 0
         self.n_nucleotides = 0
         self.n_sequences = 0
-        self.length: Optional[int] = None
+        self.length: int | None = None
 
     def _params(self) -> tuple:
         return (self.k, self.quantile, self.buffer, self.preset, self.pseudocount,
                 None if self.prior is None else self.prior.tobytes())
 
-    def update(self, x: Any, attr: Any) -> "KmerAccumulator":
+    def update(self, x: Any, attr: Any) -> KmerAccumulator:
         """Add a batch.
 
         Parameters
@@ -151,7 +151,7 @@ class KmerAccumulator:
         self.n_sequences += int(xa.shape[0])
         return self
 
-    def merge(self, other: "KmerAccumulator") -> "KmerAccumulator":
+    def merge(self, other: KmerAccumulator) -> KmerAccumulator:
         """Add another accumulator's state (fed with other data, same parameters)."""
         if not isinstance(other, KmerAccumulator):
             raise TypeError(f"other: expected a KmerAccumulator, got {type(other).__name__}")
@@ -195,7 +195,7 @@ class KmerAccumulator:
 
 def kmer_kld(x: Any, attr: Any, *, k: int = 6, quantile: float = 0.9, buffer: int = 2, prior: Any = None,
              pseudocount: float = 0.0, preset: str = "paper", layout: str = "NLC",
-             n_threads: Optional[int] = None) -> KmerResult:
+             n_threads: int | None = None) -> KmerResult:
     """k-mer KLD: how far the k-mers under high attribution are from the background.
 
     Per sequence, positions whose gauge-corrected attribution norm exceeds the sequence's

@@ -127,7 +127,9 @@ def check_baseline(rows: dict, baseline: dict, factor: float, stat: str) -> list
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("json", help="pytest-benchmark JSON (--benchmark-json=...)")
     ap.add_argument("--stat", default="min", choices=["min", "median", "mean"], help="time statistic (default min)")
     ap.add_argument("--baseline", help="baseline JSON to gate against (kernel/floor ratios only)")

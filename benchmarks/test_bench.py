@@ -17,12 +17,12 @@ benchmarks/compare.py uses to pair kernel, floor and numpy timings:
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
-import acme_fast as af
 import numpy_impl as ni
+import pytest
 from bench_config import GT_L, GT_N, ROUNDS, WARMUP, L, N
 from datagen import KLD_RTOL
+
+import acme_fast as af
 
 THREADS = [1, 2, None]  # None: all threads (acme_fast.max_threads())
 

@@ -3,9 +3,33 @@
 // curves), and signal / top-k noise / SNR in the attribution's own precision.
 #pragma once
 
+#include <array>
+
 #include "common.hpp"
 
 namespace acme::core {
+
+// m * log2(m + 1e-10), memoised: sequence models repeat a few values (0.25 in
+// every background position, the same PWM columns), and log2 dominates the
+// cost otherwise. A direct-mapped table keyed by the value's bits; exact.
+class EntropyTerm {
+   public:
+    EntropyTerm() { key_.fill(~u64(0)); }
+    double operator()(double m) {
+        u64 bits;
+        std::memcpy(&bits, &m, sizeof bits);
+        const size_t slot = static_cast<size_t>((bits * 0x9E3779B97F4A7C15ull) >> 56);
+        if (key_[slot] != bits) {
+            key_[slot] = bits;
+            val_[slot] = m * std::log2(m + 1e-10);
+        }
+        return val_[slot];
+    }
+
+   private:
+    std::array<u64, 256> key_;
+    std::array<double, 256> val_{};
+};
 
 template <class T>
 struct GroundTruthRow {
@@ -13,19 +37,24 @@ struct GroundTruthRow {
     T signal, noise_topk, snr;
 };
 
-// scikit-learn's roc_auc (roc_curve + auc) and auc(recall, precision) from
-// precision_recall_curve, for labels y in {0, 1} and scores s (n values).
-// `order` is scratch of n indices. NaN when only one class is present.
 template <class T>
-void curve_aucs(const T* s, const std::uint8_t* y, i64 n, i64* order, double& auroc, double& auprc) {
+struct ScoredLabel {
+    T s;
+    std::uint8_t y;
+};
+
+// scikit-learn's roc_auc (roc_curve + auc) and auc(recall, precision) from
+// precision_recall_curve, over (score, label in {0, 1}) pairs, which are
+// reordered. NaN when only one class is present.
+template <class T>
+void curve_aucs(ScoredLabel<T>* v, i64 n, double& auroc, double& auprc) {
     i64 npos = 0;
-    for (i64 j = 0; j < n; ++j) npos += y[j];
+    for (i64 j = 0; j < n; ++j) npos += v[j].y;
     if (npos == 0 || npos == n) {
         auroc = auprc = std::numeric_limits<double>::quiet_NaN();
         return;
     }
-    for (i64 j = 0; j < n; ++j) order[j] = j;
-    std::sort(order, order + n, [&](i64 a, i64 b) { return s[a] > s[b]; });
+    std::sort(v, v + n, [](const ScoredLabel<T>& a, const ScoredLabel<T>& b) { return a.s > b.s; });
     // Walk distinct thresholds from the highest score down.
     double tps = 0, fps = 0;
     double prev_fpr = 0, prev_tpr = 0;
@@ -33,9 +62,8 @@ void curve_aucs(const T* s, const std::uint8_t* y, i64 n, i64* order, double& au
     double roc = 0, pr = 0;
     const double P = static_cast<double>(npos), Nn = static_cast<double>(n - npos);
     for (i64 j = 0; j < n; ++j) {
-        const i64 o = order[j];
-        if (y[o]) tps += 1; else fps += 1;
-        if (j + 1 < n && s[order[j + 1]] == s[o]) continue;  // not a threshold yet
+        if (v[j].y) tps += 1; else fps += 1;
+        if (j + 1 < n && v[j + 1].s == v[j].s) continue;  // not a threshold yet
         const double fpr = fps / Nn, tpr = tps / P;
         roc += (fpr - prev_fpr) * (tpr + prev_tpr) / 2.0;
         prev_fpr = fpr;
@@ -61,8 +89,8 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
         std::vector<std::int8_t> codes(L);
         std::vector<TA> s(L), sel(L), noise(L);
         std::vector<double> info(L);
-        std::vector<std::uint8_t> lab(L);
-        std::vector<i64> order(L);
+        std::vector<ScoredLabel<TA>> eval(L);
+        EntropyTerm entropy_term;
 #pragma omp for schedule(dynamic, 8)
         for (i64 i = 0; i < N; ++i) {
             i64 bad = 0;
@@ -87,10 +115,7 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
                 }
                 s[l] = v;
                 double inf = 2.0;
-                for (int cc = 0; cc < 4; ++cc) {
-                    const double m = NCL ? mi[cc * L + l] : mi[l * 4 + cc];
-                    inf += m * std::log2(m + 1e-10);
-                }
+                for (int cc = 0; cc < 4; ++cc) inf += entropy_term(NCL ? mi[cc * L + l] : mi[l * 4 + cc]);
                 info[l] = inf;
             }
             if (!finite) continue;
@@ -99,15 +124,11 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
             i64 n_eval = 0, n_sig = 0, n_noise = 0;
             for (i64 l = 0; l < L; ++l) {
                 const bool sig = info[l] > threshold, bg = info[l] == mn;
-                if (sig || bg) {
-                    sel[n_eval] = s[l];
-                    lab[n_eval] = sig ? 1 : 0;
-                    ++n_eval;
-                }
+                if (sig || bg) eval[n_eval++] = {s[l], static_cast<std::uint8_t>(sig ? 1 : 0)};
                 if (bg && s[l] > TA(0)) noise[n_noise++] = s[l];
             }
             GroundTruthRow<TA>& row = out[i];
-            curve_aucs(sel.data(), lab.data(), n_eval, order.data(), row.auroc, row.auprc);
+            curve_aucs(eval.data(), n_eval, row.auroc, row.auprc);
             if (n_noise < top_k) {
                 row.signal = row.noise_topk = row.snr = TA(0);
                 continue;

@@ -99,17 +99,32 @@ struct SeqPoints {
     template <class TA, bool NCL>
     bool load(const TA* a, i64 L, const KattrConfig& cfg, i64& bad_pos, double& bad_val) {
         const bool acme = cfg.acme;
-        for (i64 l = 0; l < L; ++l) {
-            double x, y, z, w;
-            read4<TA, NCL>(a, L, l, x, y, z, w);
-            const double p1 = Basis::e1(x, y), p2 = Basis::e2(x, y, z), p3 = Basis::e3(x, y, z, w);
-            nrm[l] = gauge_norm(x, y, z, w);
-            E1[l] = p1;
-            E2[l] = acme ? Basis::e2a(x, y, z, w) : p2;
-            E3[l] = p3;
+        double* __restrict__ E1p = E1.data();
+        double* __restrict__ E2p = E2.data();
+        double* __restrict__ E3p = E3.data();
+        double* __restrict__ np_ = nrm.data();
+        const TA* __restrict__ ap = a;
+        if (acme) {
+            for (i64 l = 0; l < L; ++l) {
+                double x, y, z, w;
+                read4<TA, NCL>(ap, L, l, x, y, z, w);
+                np_[l] = gauge_norm(x, y, z, w);
+                E1p[l] = Basis::e1(x, y);
+                E2p[l] = Basis::e2a(x, y, z, w);
+                E3p[l] = Basis::e3(x, y, z, w);
+            }
+        } else {
+            for (i64 l = 0; l < L; ++l) {
+                double x, y, z, w;
+                read4<TA, NCL>(ap, L, l, x, y, z, w);
+                np_[l] = gauge_norm(x, y, z, w);
+                E1p[l] = Basis::e1(x, y);
+                E2p[l] = Basis::e2(x, y, z);
+                E3p[l] = Basis::e3(x, y, z, w);
+            }
         }
         double total = 0.0;  // in position order
-        for (i64 l = 0; l < L; ++l) total += nrm[l];
+        for (i64 l = 0; l < L; ++l) total += np_[l];
         // Any inf/nan input makes its norm, and so the total, non-finite.
         if (!std::isfinite(total)) {
             if (!first_nonfinite<TA, NCL>(a, L, bad_pos, bad_val)) {
@@ -128,10 +143,18 @@ struct SeqPoints {
         // forward with wrap-around, w <= L). Windows that do not wrap first.
         const i64 straight = acme ? L - w + 1 : P;
         if (w == 3) {
+            double* __restrict__ o1 = e1.data();
+            double* __restrict__ o2 = e2.data();
+            double* __restrict__ o3 = e3.data();
+            double* __restrict__ os = s.data();
             for (i64 p = 0; p < straight; ++p) {
-                e1[p] = E1[p] + E1[p + 1] + E1[p + 2];
-                e2[p] = E2[p] + E2[p + 1] + E2[p + 2];
-                e3[p] = E3[p] + E3[p + 1] + E3[p + 2];
+                const double s1 = E1p[p] + E1p[p + 1] + E1p[p + 2];
+                const double s2 = E2p[p] + E2p[p + 1] + E2p[p + 2];
+                const double s3 = E3p[p] + E3p[p + 1] + E3p[p + 2];
+                o1[p] = s1;
+                o2[p] = s2;
+                o3[p] = s3;
+                os[p] = s1 * s1 + s2 * s2 + s3 * s3;
             }
         } else {
             for (i64 p = 0; p < straight; ++p) {
