@@ -311,6 +311,7 @@ inline i64 global_rank(i64 total, double quantile, bool acme) {
     return m;
 }
 
+
 inline u64 radius_key(double r) {
     u64 bits;
     std::memcpy(&bits, &r, sizeof bits);
@@ -322,20 +323,53 @@ struct RadiusBin {
     i64 bin;
 };
 
-// Adds the points of `cand` above the m-th largest radius among them.
-inline void add_above_rank(std::vector<RadiusBin>& cand, i64 m, const KattrConfig& cfg, FixedSum* hist,
-                           i64& n_points, double& cutoff_out, InputError& err) {
-    std::nth_element(cand.begin(), cand.begin() + (m - 1), cand.end(),
-                     [](const RadiusBin& x, const RadiusBin& y) { return x.r > y.r; });
-    const double cut = cand[static_cast<size_t>(m - 1)].r;
-    cutoff_out = cut;
-    for (const RadiusBin& c : cand) {
-        if (c.r > cut) {
-            if (!hist[static_cast<size_t>(c.bin)].add(kattr_weight(cfg.weight, c.r)))
-                err.record(InputError::weight_overflow, 0, 0, c.r);
-            ++n_points;
-        }
+// Adds the points of `cand` above the m-th largest radius among them, in
+// parallel: a radix histogram of the radii finds the bucket that holds the
+// m-th largest, nth_element finishes inside that bucket, and per-thread exact
+// histograms take the kept points.
+inline void add_above_rank(const std::vector<RadiusBin>& cand, i64 m, const KattrConfig& cfg, int nt,
+                           FixedSum* hist, i64& n_points, double& cutoff_out, InputError& err) {
+    constexpr size_t kKeys = size_t(1) << 16;
+    const i64 n = static_cast<i64>(cand.size());
+    std::vector<std::vector<i64>> tkeys(nt);
+#pragma omp parallel num_threads(nt)
+    {
+        std::vector<i64>& keys = tkeys[thread_id()];
+        keys.assign(kKeys, 0);
+#pragma omp for schedule(static)
+        for (i64 j = 0; j < n; ++j) ++keys[radius_key(cand[j].r)];
     }
+    std::vector<i64> keys(kKeys, 0);
+    for (int t = 0; t < nt; ++t)
+        for (size_t j = 0; j < kKeys; ++j) keys[j] += tkeys[t][j];
+    i64 above = 0;
+    u64 B = 0;
+    for (size_t j = kKeys; j-- > 0;) {
+        if (above + keys[j] >= m) {
+            B = j;
+            break;
+        }
+        above += keys[j];
+    }
+    std::vector<double> inb;
+    inb.reserve(static_cast<size_t>(keys[B]));
+    for (const RadiusBin& c : cand)
+        if (radius_key(c.r) == B) inb.push_back(c.r);
+    const i64 need = m - above;  // 1 <= need <= inb.size()
+    std::nth_element(inb.begin(), inb.begin() + (need - 1), inb.end(), std::greater<double>());
+    const double cut = inb[static_cast<size_t>(need - 1)];
+    cutoff_out = cut;
+    const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
+    std::vector<KattrThreadHist> th(nt);
+#pragma omp parallel num_threads(nt)
+    {
+        KattrThreadHist& me = th[thread_id()];
+        me.hist.assign(nb2, FixedSum{});
+#pragma omp for schedule(static)
+        for (i64 j = 0; j < n; ++j)
+            if (cand[j].r > cut) me.add(cfg, cand[j].bin, cand[j].r, 0, j);
+    }
+    merge_thread_hists(th, hist, nb2, n_points, err);
 }
 
 // Global scope, exact, in two passes over the attributions:
@@ -420,7 +454,7 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
     merge_thread_hists(th, hist, nb2, n_points, err);
     std::vector<RadiusBin> cand;
     for (auto& c : tcand) cand.insert(cand.end(), c.begin(), c.end());
-    add_above_rank(cand, m - above, cfg, hist, n_points, cutoff_out, err);  // 1 <= m - above <= size
+    add_above_rank(cand, m - above, cfg, nt, hist, n_points, cutoff_out, err);  // 1 <= m - above <= size
 }
 
 // Global scope, exact, usually in one pass. A sample of sequences (every
@@ -447,23 +481,24 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     const int nt = resolve_threads(n_threads);
     // 1. The bound, from every stride-th sequence (input errors are reported by the pass below).
     const i64 stride = std::max<i64>(1, N / 64);
-    std::vector<double> sample;
+    const i64 n_sample = (N + stride - 1) / stride;
+    std::vector<double> sample(static_cast<size_t>(n_sample * P), 0.0);
+#pragma omp parallel num_threads(nt)
     {
         SeqPoints sp(L);
-        for (i64 i = 0; i < N; i += stride) {
+#pragma omp for schedule(dynamic, 1)
+        for (i64 k = 0; k < n_sample; ++k) {
             i64 bad = 0;
             double bad_val = 0;
-            if (!sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val)) continue;
-            for (i64 p = 0; p < P; ++p) sample.push_back(std::sqrt(sp.s[p]) * sp.scale);
+            if (!sp.load<TA, NCL>(a + k * stride * L * 4, L, cfg, bad, bad_val)) continue;
+            for (i64 p = 0; p < P; ++p) sample[k * P + p] = std::sqrt(sp.s[p]) * sp.scale;
         }
     }
-    double b = -1.0;  // nothing sampled: keep every point (then the count check is trivially met)
-    if (!sample.empty()) {
-        const i64 ks = std::min<i64>(static_cast<i64>(sample.size()),
-                                     static_cast<i64>(frac * static_cast<double>(sample.size())) + 1);
-        std::nth_element(sample.begin(), sample.begin() + (ks - 1), sample.end(), std::greater<double>());
-        b = sample[static_cast<size_t>(ks - 1)];
-    }
+    const i64 ks = std::min<i64>(static_cast<i64>(sample.size()),
+                                 static_cast<i64>(frac * static_cast<double>(sample.size())) + 1);
+    std::nth_element(sample.begin(), sample.begin() + (ks - 1), sample.end(), std::greater<double>());
+    const double b = sample[static_cast<size_t>(ks - 1)];
+    std::vector<double>().swap(sample);
     // 2. One pass: every point with r >= b, binned.
     std::vector<std::vector<RadiusBin>> tcand(nt);
     std::vector<InputError> terr(nt);
@@ -472,6 +507,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
         const int tid = thread_id();
         SeqPoints sp(L);
         std::vector<RadiusBin>& mine = tcand[tid];
+        mine.reserve(static_cast<size_t>(1.2 * frac * static_cast<double>(total) / nt) + 1024);
 #pragma omp for schedule(dynamic, 16)
         for (i64 i = 0; i < N; ++i) {
             i64 bad = 0;
@@ -499,12 +535,16 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
         return;
     }
     std::vector<RadiusBin> cand;
-    cand.reserve(count);
-    for (auto& c : tcand) {
-        cand.insert(cand.end(), c.begin(), c.end());
-        std::vector<RadiusBin>().swap(c);
+    if (nt == 1) {
+        cand.swap(tcand[0]);
+    } else {
+        cand.reserve(count);
+        for (auto& c : tcand) {
+            cand.insert(cand.end(), c.begin(), c.end());
+            std::vector<RadiusBin>().swap(c);
+        }
     }
-    add_above_rank(cand, m, cfg, hist, n_points, cutoff_out, err);
+    add_above_rank(cand, m, cfg, nt, hist, n_points, cutoff_out, err);
 }
 
 // Every point's radius and bin, for accumulators of the global scope, which
