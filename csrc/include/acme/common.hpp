@@ -207,13 +207,14 @@ struct Basis {
     static double e2a(double x, double y, double z, double w) { return ((z - x) + (w - y)) * (0.5 * r6); }
 };
 
-// ||A - mean_c A||_2 of one position, as SPEC writes it (numpy's order of
+// ||A - mean_c A||_2^2 of one position, as SPEC writes it (numpy's order of
 // operations), so that scores equal in exact arithmetic stay equal.
-inline double gauge_norm(double x, double y, double z, double w) {
+inline double gauge_norm2(double x, double y, double z, double w) {
     const double mu = (x + y + z + w) / 4.0;
     const double a = x - mu, b = y - mu, c = z - mu, d = w - mu;
-    return std::sqrt(a * a + b * b + c * c + d * d);
+    return a * a + b * b + c * c + d * d;
 }
+inline double gauge_norm(double x, double y, double z, double w) { return std::sqrt(gauge_norm2(x, y, z, w)); }
 
 // Reads position l of one sequence (layout NLC: l*4 + c; NCL: c*L + l).
 template <class TA, bool NCL>
@@ -247,15 +248,15 @@ bool first_nonfinite(const TA* a, i64 L, i64& bad_pos, double& bad_val) {
     return false;
 }
 
-// Gauge-corrected L2 norm of every position into s[L]. False on non-finite input.
+// Squared gauge-corrected L2 norm of every position into s2[L]. False on non-finite input.
 template <class TA, bool NCL>
-bool load_norms(const TA* a, i64 L, double* s, i64& bad_pos, double& bad_val) {
+bool load_norms2(const TA* a, i64 L, double* s, i64& bad_pos, double& bad_val) {
     double fin = 0.0;  // stays 0 unless some value is inf or nan (then nan)
     for (i64 l = 0; l < L; ++l) {
         double x, y, z, w;
         read4<TA, NCL>(a, L, l, x, y, z, w);
         fin += (x - x) + (y - y) + (z - z) + (w - w);
-        s[l] = gauge_norm(x, y, z, w);
+        s[l] = gauge_norm2(x, y, z, w);
     }
     if (fin == 0.0) return true;
     first_nonfinite<TA, NCL>(a, L, bad_pos, bad_val);

@@ -36,18 +36,27 @@ inline void count_kmers(const std::int8_t* codes, i64 b, i64 e, int k, i64* coun
 // Attributed intervals of one sequence from its scores s[L] (SPEC 2.2-2.5):
 // positions with s > quantile, runs extended by `buffer` on the 3' end, merged
 // when they touch, kept when at least k long. `scratch` has room for L values.
+// s2: squared scores (the sqrt is monotone, so the order statistics are
+// selected on s2 and only the few positions above the lower one take a sqrt;
+// the cutoff and every comparison are those of the scores themselves).
+// `scratch` has room for L doubles, `mask` for L bytes. Returns the cutoff.
 template <class F>
-double for_each_interval(const double* s, i64 L, double quantile, i64 buffer, int k, double* scratch, F&& emit) {
-    const double cut = quantile_fast(s, L, quantile, scratch);
+double for_each_interval(const double* s2, i64 L, double quantile, i64 buffer, int k, double* scratch,
+                         std::uint8_t* mask, F&& emit) {
+    const OrderPair o = order_pair(s2, L, quantile, scratch);
+    const double cut = numpy_lerp(std::sqrt(o.a), std::sqrt(o.b), o.gamma);
+    for (i64 l = 0; l < L; ++l) mask[l] = s2[l] > o.a;  // necessary for sqrt(s2) > cut
+    for (i64 l = 0; l < L; ++l)
+        if (mask[l]) mask[l] = std::sqrt(s2[l]) > cut;
     i64 cur_b = -1, cur_e = -1;  // current merged interval
     i64 l = 0;
     while (l < L) {
-        if (!(s[l] > cut)) {
+        if (!mask[l]) {
             ++l;
             continue;
         }
         const i64 b = l;
-        while (l < L && s[l] > cut) ++l;
+        while (l < L && mask[l]) ++l;
         const i64 e = std::min(l - 1 + buffer, L - 1);
         if (cur_b >= 0 && b <= cur_e) {
             cur_e = std::max(cur_e, e);
@@ -84,6 +93,7 @@ KmerCounts kmer_count(const TX* x, const TA* a, i64 N, i64 L, int k, double quan
         if (want_prior) prior.assign(nk, 0);
         std::vector<std::int8_t> codes(static_cast<size_t>(L));
         std::vector<double> s(a ? L : 0), scratch(a ? L : 0);
+        std::vector<std::uint8_t> mask(a ? L : 0);
         InputError& err = t_err[tid];
         i64 nint = 0, nnuc = 0;
 
@@ -97,11 +107,11 @@ KmerCounts kmer_count(const TX* x, const TA* a, i64 N, i64 L, int k, double quan
             if (want_prior) count_kmers(codes.data(), 0, L - 1, k, prior.data());
             if (!a) continue;
             double bad_val = 0.0;
-            if (!load_norms<TA, NCL>(a + i * L * 4, L, s.data(), bad, bad_val)) {
+            if (!load_norms2<TA, NCL>(a + i * L * 4, L, s.data(), bad, bad_val)) {
                 err.record(InputError::not_finite, i, bad, bad_val);
                 continue;
             }
-            for_each_interval(s.data(), L, quantile, buffer, k, scratch.data(), [&](i64 b, i64 e) {
+            for_each_interval(s.data(), L, quantile, buffer, k, scratch.data(), mask.data(), [&](i64 b, i64 e) {
                 ++nint;
                 nnuc += e - b + 1;
                 count_kmers(codes.data(), b, e, k, counts.data());
@@ -143,6 +153,7 @@ KmerIntervals kmer_intervals(const TA* a, i64 N, i64 L, int k, double quantile, 
     {
         const int tid = thread_id();
         std::vector<double> g(static_cast<size_t>(L) * 4), s(L), scratch(L);
+        std::vector<std::uint8_t> mask(L);
 #pragma omp for schedule(dynamic, 16)
         for (i64 i = 0; i < N; ++i) {
             i64 bad = 0;
@@ -153,9 +164,9 @@ KmerIntervals kmer_intervals(const TA* a, i64 N, i64 L, int k, double quantile, 
             }
             for (i64 l = 0; l < L; ++l) {
                 const double* v = &g[l * 4];
-                s[l] = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3]);
+                s[l] = v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
             }
-            out.cutoff[i] = for_each_interval(s.data(), L, quantile, buffer, k, scratch.data(),
+            out.cutoff[i] = for_each_interval(s.data(), L, quantile, buffer, k, scratch.data(), mask.data(),
                                               [&](i64 b, i64 e) { per_seq[i].push_back({i, b, e}); });
         }
     }
