@@ -102,6 +102,15 @@ std::vector<FixedSum> hist_from_array(const py::array_t<std::uint64_t, py::array
     return h;
 }
 
+py::dict hist_dict(const std::vector<FixedSum>& hist, i64 n_points, double cutoff, const InputError& err) {
+    py::dict d;
+    d["hist"] = hist_to_array(hist);
+    d["n_points"] = n_points;
+    d["cutoff"] = cutoff;
+    d["error"] = error_tuple(err);
+    return d;
+}
+
 KattrConfig make_cfg(bool acme, int window, double quantile, double bin_width, int n_bins, int weight) {
     require(window >= 1, "window: expected >= 1");
     require(quantile > 0 && quantile < 1, "quantile: expected a value in (0, 1)");
@@ -232,12 +241,7 @@ py::dict kattr_hist_py(const py::array& attr, bool acme, int window, double quan
                 kattr_sequence_scope<TA, NCL>(a, N, L, cfg, n_threads, hist.data(), n_points, err);
         });
     }
-    py::dict d;
-    d["hist"] = hist_to_array(hist);
-    d["n_points"] = n_points;
-    d["cutoff"] = cutoff;
-    d["error"] = error_tuple(err);
-    return d;
+    return hist_dict(hist, n_points, cutoff, err);
 }
 
 py::tuple kattr_points_py(const py::array& attr, bool acme, int window, double quantile, double bin_width,
@@ -280,12 +284,7 @@ py::dict kattr_hist_from_points_py(const py::array_t<double, py::array::c_style>
         cutoff = kattr_global_cutoff(r.data(), n, cfg);
         kattr_hist_from_points(r.data(), bp, n, cutoff, cfg, hist.data(), n_points, err);
     }
-    py::dict d;
-    d["hist"] = hist_to_array(hist);
-    d["n_points"] = n_points;
-    d["cutoff"] = cutoff;
-    d["error"] = error_tuple(err);
-    return d;
+    return hist_dict(hist, n_points, cutoff, err);
 }
 
 py::array_t<std::uint64_t> hist_merge_py(const py::array_t<std::uint64_t, py::array::c_style>& a,

@@ -254,6 +254,35 @@ inline void merge_thread_hists(std::vector<KattrThreadHist>& th, FixedSum* hist,
     }
 }
 
+// Runs body(tid, i, sp) in parallel for the sequences i = 0, step, 2 step, ...
+// < N whose attributions load into the thread's SeqPoints sp; thread_init(tid)
+// runs once per thread first. Non-finite input is recorded in err (the first
+// offending position wins, whatever the thread count).
+template <class TA, bool NCL, class ThreadInit, class Body>
+void for_each_sequence(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int nt, InputError& err,
+                       ThreadInit&& thread_init, Body&& body, i64 step = 1) {
+    const i64 n_iter = (N + step - 1) / step;
+    std::vector<InputError> terr(nt);
+#pragma omp parallel num_threads(nt)
+    {
+        const int tid = thread_id();
+        thread_init(tid);
+        SeqPoints sp(L);
+#pragma omp for schedule(dynamic, 16)
+        for (i64 k = 0; k < n_iter; ++k) {
+            const i64 i = k * step;
+            i64 bad = 0;
+            double bad_val = 0;
+            if (!sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val)) {
+                terr[tid].record(InputError::not_finite, i, bad, bad_val);
+                continue;
+            }
+            body(tid, i, sp);
+        }
+    }
+    for (const InputError& e : terr) err.merge(e);
+}
+
 // Sequence scope (preset paper default): per-sequence quantile of r, strict.
 // Adds into hist (n_bins**2) and n_points.
 template <class TA, bool NCL>
@@ -262,19 +291,10 @@ void kattr_sequence_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int
     const int nt = resolve_threads(n_threads);
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
     std::vector<KattrThreadHist> th(nt);
-#pragma omp parallel num_threads(nt)
-    {
-        KattrThreadHist& me = th[thread_id()];
-        me.hist.assign(nb2, FixedSum{});
-        SeqPoints sp(L);
-#pragma omp for schedule(dynamic, 16)
-        for (i64 i = 0; i < N; ++i) {
-            i64 bad = 0;
-            double bad_val = 0;
-            if (!sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val)) {
-                me.err.record(InputError::not_finite, i, bad, bad_val);
-                continue;
-            }
+    for_each_sequence<TA, NCL>(
+        a, N, L, cfg, nt, err, [&](int tid) { th[tid].hist.assign(nb2, FixedSum{}); },
+        [&](int tid, i64 i, SeqPoints& sp) {
+            KattrThreadHist& me = th[tid];
             const i64 P = sp.P;
             const double scale = sp.scale;
             // r = sqrt(s) * scale is monotone in s: select on s, interpolate on r.
@@ -297,8 +317,7 @@ void kattr_sequence_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int
                 const i64 p = sp.idx[j];
                 me.add(cfg, sp.bins[j], std::sqrt(sp.s[p]) * scale, i, p);
             }
-        }
-    }
+        });
     merge_thread_hists(th, hist, nb2, n_points, err);
 }
 
@@ -385,25 +404,12 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
     const i64 P = kattr_points_per_seq(cfg, L);
     constexpr size_t kKeys = size_t(1) << 16;
     std::vector<std::vector<i64>> tkeys(nt);
-    std::vector<InputError> terr(nt);
-#pragma omp parallel num_threads(nt)
-    {
-        const int tid = thread_id();
-        std::vector<i64>& keys = tkeys[tid];
-        keys.assign(kKeys, 0);
-        SeqPoints sp(L);
-#pragma omp for schedule(dynamic, 16)
-        for (i64 i = 0; i < N; ++i) {
-            i64 bad = 0;
-            double bad_val = 0;
-            if (!sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val)) {
-                terr[tid].record(InputError::not_finite, i, bad, bad_val);
-                continue;
-            }
+    for_each_sequence<TA, NCL>(
+        a, N, L, cfg, nt, err, [&](int tid) { tkeys[tid].assign(kKeys, 0); },
+        [&](int tid, i64, SeqPoints& sp) {
+            std::vector<i64>& keys = tkeys[tid];
             for (i64 p = 0; p < P; ++p) ++keys[radius_key(std::sqrt(sp.s[p]) * sp.scale)];
-        }
-    }
-    for (int t = 0; t < nt; ++t) err.merge(terr[t]);
+        });
     if (!err.ok()) return;
     std::vector<i64> keys(kKeys, 0);
     for (int t = 0; t < nt; ++t)
@@ -426,17 +432,9 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
     }
     std::vector<KattrThreadHist> th(nt);
     std::vector<std::vector<RadiusBin>> tcand(nt);
-#pragma omp parallel num_threads(nt)
-    {
-        const int tid = thread_id();
-        KattrThreadHist& me = th[tid];
-        me.hist.assign(nb2, FixedSum{});
-        SeqPoints sp(L);
-        i64 bad = 0;
-        double bad_val = 0;
-#pragma omp for schedule(dynamic, 16)
-        for (i64 i = 0; i < N; ++i) {
-            sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val);
+    for_each_sequence<TA, NCL>(
+        a, N, L, cfg, nt, err, [&](int tid) { th[tid].hist.assign(nb2, FixedSum{}); },
+        [&](int tid, i64 i, SeqPoints& sp) {
             i64 n = 0;
             for (i64 p = 0; p < P; ++p) {
                 sp.idx[n] = p;
@@ -446,11 +444,10 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
             for (i64 j = 0; j < n; ++j) {
                 const i64 p = sp.idx[j];
                 const double r = std::sqrt(sp.s[p]) * sp.scale;
-                if (radius_key(r) > B) me.add(cfg, sp.bins[j], r, i, p);
+                if (radius_key(r) > B) th[tid].add(cfg, sp.bins[j], r, i, p);
                 else tcand[tid].push_back({r, sp.bins[j]});
             }
-        }
-    }
+        });
     merge_thread_hists(th, hist, nb2, n_points, err);
     std::vector<RadiusBin> cand;
     for (auto& c : tcand) cand.insert(cand.end(), c.begin(), c.end());
@@ -483,17 +480,13 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     const i64 stride = std::max<i64>(1, N / 64);
     const i64 n_sample = (N + stride - 1) / stride;
     std::vector<double> sample(static_cast<size_t>(n_sample * P), 0.0);
-#pragma omp parallel num_threads(nt)
-    {
-        SeqPoints sp(L);
-#pragma omp for schedule(dynamic, 1)
-        for (i64 k = 0; k < n_sample; ++k) {
-            i64 bad = 0;
-            double bad_val = 0;
-            if (!sp.load<TA, NCL>(a + k * stride * L * 4, L, cfg, bad, bad_val)) continue;
-            for (i64 p = 0; p < P; ++p) sample[k * P + p] = std::sqrt(sp.s[p]) * sp.scale;
-        }
-    }
+    InputError sample_err;  // reported by the full pass below
+    for_each_sequence<TA, NCL>(
+        a, N, L, cfg, nt, sample_err, [](int) {},
+        [&](int, i64 i, SeqPoints& sp) {
+            for (i64 p = 0; p < P; ++p) sample[(i / stride) * P + p] = std::sqrt(sp.s[p]) * sp.scale;
+        },
+        stride);
     const i64 ks = std::min<i64>(static_cast<i64>(sample.size()),
                                  static_cast<i64>(frac * static_cast<double>(sample.size())) + 1);
     std::nth_element(sample.begin(), sample.begin() + (ks - 1), sample.end(), std::greater<double>());
@@ -501,31 +494,18 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     std::vector<double>().swap(sample);
     // 2. One pass: every point with r >= b, binned.
     std::vector<std::vector<RadiusBin>> tcand(nt);
-    std::vector<InputError> terr(nt);
-#pragma omp parallel num_threads(nt)
-    {
-        const int tid = thread_id();
-        SeqPoints sp(L);
-        std::vector<RadiusBin>& mine = tcand[tid];
-        mine.reserve(static_cast<size_t>(1.2 * frac * static_cast<double>(total) / nt) + 1024);
-#pragma omp for schedule(dynamic, 16)
-        for (i64 i = 0; i < N; ++i) {
-            i64 bad = 0;
-            double bad_val = 0;
-            if (!sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val)) {
-                terr[tid].record(InputError::not_finite, i, bad, bad_val);
-                continue;
-            }
+    const size_t expect = static_cast<size_t>(1.2 * frac * static_cast<double>(total) / nt) + 1024;
+    for_each_sequence<TA, NCL>(
+        a, N, L, cfg, nt, err, [&](int tid) { tcand[tid].reserve(expect); },
+        [&](int tid, i64, SeqPoints& sp) {
             i64 n = 0;
             for (i64 p = 0; p < P; ++p) {
                 sp.idx[n] = p;
                 n += std::sqrt(sp.s[p]) * sp.scale >= b;
             }
             sp.bin_points(cfg, n);
-            for (i64 j = 0; j < n; ++j) mine.push_back({std::sqrt(sp.s[sp.idx[j]]) * sp.scale, sp.bins[j]});
-        }
-    }
-    for (int t = 0; t < nt; ++t) err.merge(terr[t]);
+            for (i64 j = 0; j < n; ++j) tcand[tid].push_back({std::sqrt(sp.s[sp.idx[j]]) * sp.scale, sp.bins[j]});
+        });
     if (!err.ok()) return;
     size_t count = 0;
     for (auto& c : tcand) count += c.size();
@@ -554,33 +534,19 @@ void kattr_all_points(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_t
                       std::int32_t* bin_out, InputError& err) {
     const int nt = resolve_threads(n_threads);
     const i64 P = kattr_points_per_seq(cfg, L);
-    std::vector<InputError> terr(nt);
-#pragma omp parallel num_threads(nt)
-    {
-        const int tid = thread_id();
-        SeqPoints sp(L);
-#pragma omp for schedule(dynamic, 16)
-        for (i64 i = 0; i < N; ++i) {
-            i64 bad = 0;
-            double bad_val = 0;
-            double* r = r_out + i * P;
-            std::int32_t* b = bin_out + i * P;
-            if (!sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val)) {
-                terr[tid].record(InputError::not_finite, i, bad, bad_val);
-                continue;
-            }
-            i64 n = 0;
-            for (i64 p = 0; p < P; ++p) {
-                r[p] = std::sqrt(sp.s[p]) * sp.scale;
-                b[p] = 0;
-                sp.idx[n] = p;
-                n += r[p] > 0;
-            }
-            sp.bin_points(cfg, n);
-            for (i64 j = 0; j < n; ++j) b[sp.idx[j]] = static_cast<std::int32_t>(sp.bins[j]);
+    for_each_sequence<TA, NCL>(a, N, L, cfg, nt, err, [](int) {}, [&](int, i64 i, SeqPoints& sp) {
+        double* r = r_out + i * P;
+        std::int32_t* b = bin_out + i * P;
+        i64 n = 0;
+        for (i64 p = 0; p < P; ++p) {
+            r[p] = std::sqrt(sp.s[p]) * sp.scale;
+            b[p] = 0;
+            sp.idx[n] = p;
+            n += r[p] > 0;
         }
-    }
-    for (int t = 0; t < nt; ++t) err.merge(terr[t]);
+        sp.bin_points(cfg, n);
+        for (i64 j = 0; j < n; ++j) b[sp.idx[j]] = static_cast<std::int32_t>(sp.bins[j]);
+    });
 }
 
 // Histogram of stored points with r > cutoff (the global rule applied afterwards).
