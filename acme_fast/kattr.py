@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import warnings
@@ -108,71 +109,168 @@ class _KattrParams:
 class KattrAccumulator:
     """Streaming k-attr-mean KLD: :meth:`update` with batches, :meth:`merge`, :meth:`result`.
 
-    Takes the keyword arguments of :func:`kattr_kld`. With the sequence threshold scope the
-    state is an exact (integer, fixed-point) histogram, so batches and merges give exactly
-    the one-shot result. With the global scope (preset "acme") the cutoff depends on all
-    points, so the accumulator keeps every point's radius and bin (12 bytes per position)
-    until :meth:`result`; the answer is again exactly the one-shot one.
+    Takes the keyword arguments of :func:`kattr_kld`, plus ``two_pass``. Every mode gives
+    exactly (bit for bit) the one-shot result, for any batching and any merge order:
+
+    * sequence threshold scope (preset "paper" default): one pass; the state is an exact
+      (fixed-point) histogram, a few kB.
+    * global scope (preset "acme" default), ``two_pass=False``: one pass; the cutoff
+      depends on all points, so every point's radius and bin are kept (12 bytes per
+      position) until :meth:`result`.
+    * global scope, ``two_pass=True``: bounded memory, two passes over the same data.
+      Pass 0 counts radii in a 2**20-bucket radix histogram; :meth:`next_pass` finds the
+      bucket that holds the cutoff; pass 1 bins every point above it and keeps only the
+      points inside it. ``n_passes`` says how many passes an accumulator needs.
+
+    Examples
+    --------
+    >>> acc = KattrAccumulator(preset="acme", two_pass=True)   # doctest: +SKIP
+    >>> for p in range(acc.n_passes):
+    ...     for batch in batches():
+    ...         acc.update(batch)
+    ...     if p + 1 < acc.n_passes:
+    ...         acc.next_pass()
+    >>> acc.result().kld
     """
 
     def __init__(self, *, window: int = 3, quantile: float = 0.9, threshold_scope: str | None = None,
                  bin_width: float = 0.1, prior_bins: int | None = None, weight: str = "r2",
-                 preset: str = "paper", layout: str = "NLC", n_threads: int | None = None) -> None:
+                 preset: str = "paper", layout: str = "NLC", n_threads: int | None = None,
+                 two_pass: bool = False) -> None:
         self._p = _KattrParams(window, quantile, threshold_scope, bin_width, prior_bins, weight, preset,
                                layout, n_threads)
-        nb2 = self._p.n_bins**2
-        self._hist = np.zeros((nb2, 4), dtype=np.uint64)
+        self.two_pass = bool(two_pass)
+        self.n_passes = 2 if (self.two_pass and self._p.threshold_scope == "global") else 1
+        self.pass_index = 0
+        self._plan: tuple | None = None  # (bucket, need, n_sequences of pass 0), two-pass mode
+        self._reset_data()
+
+    def _reset_data(self) -> None:
+        self._hist = np.zeros((self._p.n_bins**2, 4), dtype=np.uint64)
         self._n_points = 0
         self._r: list[np.ndarray] = []
         self._bin: list[np.ndarray] = []
+        self._keys: np.ndarray | None = None
         self.n_sequences = 0
 
     @property
     def params(self) -> _KattrParams:
         return self._p
 
+    def _mode(self) -> str:
+        if self._p.threshold_scope == "sequence":
+            return "sequence"
+        if self.n_passes == 1:
+            return "stored"
+        return "keys" if self.pass_index == 0 else "bins"
+
     def update(self, attr: Any) -> KattrAccumulator:
         """Add a batch of raw attribution maps, shape (n, L, 4) or (n, 4, L)."""
         p = self._p
         a = p.attr(attr)
-        if p.threshold_scope == "sequence":
+        mode = self._mode()
+        if mode == "sequence":
             out = _core.kattr_hist(a, *p.kernel_args(), False, p.ncl, p.n_threads)
             raise_kernel_error(out["error"])
             self._hist = _core.hist_merge(self._hist, out["hist"])
             self._n_points += int(out["n_points"])
-        else:
+        elif mode == "stored":
             r, b, err = _core.kattr_points(a, *p.kernel_args(), p.ncl, p.n_threads)
             raise_kernel_error(err)
             self._r.append(r)
             self._bin.append(b)
+        elif mode == "keys":
+            if self._keys is None:
+                self._keys = np.zeros(_core.stream_keys, dtype=np.int64)
+            (err,) = _core.kattr_stream_keys(a, *p.kernel_args(), p.ncl, p.n_threads, self._keys)
+            raise_kernel_error(err)
+        else:
+            out = _core.kattr_stream_bin(a, *p.kernel_args(), p.ncl, p.n_threads, self._plan[0])
+            raise_kernel_error(out["error"])
+            self._hist = _core.hist_merge(self._hist, out["hist"])
+            self._n_points += int(out["n_points"])
+            self._r.append(out["cand_r"])
+            self._bin.append(out["cand_bin"])
         self.n_sequences += int(a.shape[0])
         return self
 
     def merge(self, other: KattrAccumulator) -> KattrAccumulator:
-        """Add another accumulator's state (fed with other data, same parameters)."""
+        """Add another accumulator's state (other data, same parameters, same pass)."""
         if not isinstance(other, KattrAccumulator):
             raise TypeError(f"other: expected a KattrAccumulator, got {type(other).__name__}")
-        if other._p.key() != self._p.key():
+        if other._p.key() != self._p.key() or other.n_passes != self.n_passes:
             raise ValueError("other: accumulators were made with different parameters")
+        if other.pass_index != self.pass_index or other._plan != self._plan:
+            raise ValueError(f"other: expected an accumulator in pass {self.pass_index} with the same cutoff plan "
+                             f"(use empty_like() for pass 1), got pass {other.pass_index}")
         self._hist = _core.hist_merge(self._hist, other._hist)
         self._n_points += other._n_points
         self._r.extend(other._r)
         self._bin.extend(other._bin)
+        if other._keys is not None:
+            self._keys = other._keys.copy() if self._keys is None else self._keys + other._keys
         self.n_sequences += other.n_sequences
+        return self
+
+    def empty_like(self) -> KattrAccumulator:
+        """A fresh accumulator with the same parameters, pass and cutoff plan, and no data."""
+        new = copy.copy(self)
+        new._reset_data()
+        return new
+
+    def next_pass(self) -> KattrAccumulator:
+        """End pass 0 of a two-pass accumulator (all data and merges in) and start pass 1.
+
+        Pass 1 must see the same data again (any batching, any split over workers).
+        """
+        if self.n_passes != 2 or self.pass_index != 0:
+            raise ValueError(f"next_pass: this accumulator has {self.n_passes} pass(es) and is in pass "
+                             f"{self.pass_index}; only pass 0 of a two-pass accumulator can end")
+        if self.n_sequences == 0:
+            raise ValueError("no data: call update() with at least one batch first")
+        bucket, need = _core.kattr_stream_plan(self._keys, self._p.quantile, self._p.acme)
+        self._plan = (int(bucket), int(need), int(self.n_sequences))
+        self.pass_index = 1
+        self._reset_data()
         return self
 
     def result(self) -> KattrResult:
         """The k-attr-mean KLD of everything added so far."""
+        p = self._p
+        if self.pass_index + 1 < self.n_passes:
+            raise ValueError("result: a two-pass accumulator needs next_pass() and a second pass over the data")
         if self.n_sequences == 0:
             raise ValueError("no data: call update() with at least one batch first")
-        p = self._p
-        if p.threshold_scope == "sequence":
+        mode = self._mode()
+        if mode == "sequence":
             return p.finish(self._hist, self._n_points)
-        r = np.concatenate(self._r)
-        b = np.concatenate(self._bin)
-        out = _core.kattr_hist_from_points(r, b, p.acme, p.quantile, p.n_bins, _WEIGHTS[p.weight])
+        r = np.concatenate(self._r) if self._r else np.zeros(0)
+        b = np.concatenate(self._bin) if self._bin else np.zeros(0, dtype=np.int32)
+        if mode == "stored":
+            out = _core.kattr_hist_from_points(r, b, p.acme, p.quantile, p.n_bins, _WEIGHTS[p.weight])
+        else:
+            if self.n_sequences != self._plan[2]:
+                raise ValueError(f"pass 1 saw {self.n_sequences} sequences but pass 0 saw {self._plan[2]}; "
+                                 "both passes must see the same data")
+            out = _core.kattr_stream_finish(self._hist, r, b, self._plan[1], p.n_bins, _WEIGHTS[p.weight])
         raise_kernel_error(out["error"])
-        return p.finish(out["hist"], int(out["n_points"]))
+        return p.finish(out["hist"], int(out["n_points"]) + (self._n_points if mode == "bins" else 0))
+
+    def __getstate__(self) -> dict:
+        # The pass-0 radix histogram is 8 MB dense but has few non-zero buckets: ship it sparse.
+        state = self.__dict__.copy()
+        if self._keys is not None:
+            nz = np.flatnonzero(self._keys)
+            state["_keys"] = ("sparse", nz.astype(np.int32), self._keys[nz])
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        keys = state.get("_keys")
+        if isinstance(keys, tuple) and keys and keys[0] == "sparse":
+            dense = np.zeros(_core.stream_keys, dtype=np.int64)
+            dense[keys[1]] = keys[2]
+            state["_keys"] = dense
+        self.__dict__.update(state)
 
 
 def kattr_kld(attr: Any, *, window: int = 3, quantile: float = 0.9, threshold_scope: str | None = None,

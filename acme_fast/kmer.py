@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import warnings
 from typing import Any
@@ -119,7 +120,22 @@ class KmerAccumulator:
         self.n_intervals = 0
         self.n_nucleotides = 0
         self.n_sequences = 0
-        self.length: int | None = None
+
+    #: Passes over the data this accumulator needs (always one).
+    n_passes = 1
+    pass_index = 0
+
+    def empty_like(self) -> KmerAccumulator:
+        """A fresh accumulator with the same parameters (and prior) and no data."""
+        new = copy.copy(self)
+        new.counts = np.zeros_like(self.counts)
+        new.prior_counts = None if self.prior_counts is None else np.zeros_like(self.prior_counts)
+        new.n_intervals = new.n_nucleotides = new.n_sequences = 0
+        return new
+
+    def next_pass(self) -> KmerAccumulator:
+        """The k-mer KLD needs a single pass: always raises."""
+        raise ValueError("next_pass: the k-mer accumulator needs a single pass over the data")
 
     def _params(self) -> tuple:
         return (self.k, self.quantile, self.buffer, self.preset, self.pseudocount,

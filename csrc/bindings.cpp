@@ -287,6 +287,82 @@ py::dict kattr_hist_from_points_py(const py::array_t<double, py::array::c_style>
     return hist_dict(hist, n_points, cutoff, err);
 }
 
+py::tuple kattr_stream_keys_py(const py::array& attr, bool acme, int window, double quantile, double bin_width,
+                                      int n_bins, int weight, bool ncl, int n_threads,
+                                      py::array_t<i64, py::array::c_style> keys) {
+    const KattrConfig cfg = make_cfg(acme, window, quantile, bin_width, n_bins, weight);
+    auto [N, L] = check_3d(attr, ncl, "attr");
+    require(kattr_points_per_seq(cfg, L) >= 1, "attr: sequence length must be >= window");
+    require(keys.ndim() == 1 && keys.shape(0) == static_cast<py::ssize_t>(kStreamKeys), "keys: expected 2**20 counts");
+    const AType at = atype(attr);
+    i64* kp = keys.mutable_data();
+    InputError err;
+    {
+        py::gil_scoped_release nogil;
+        dispatch_a(at, ncl, [&](auto ta, auto ncl_tag) {
+            using TA = decltype(ta);
+            constexpr bool NCL = decltype(ncl_tag)::value;
+            kattr_stream_keys<TA, NCL>(static_cast<const TA*>(attr.data()), N, L, cfg, n_threads, kp, err);
+        });
+    }
+    return py::make_tuple(error_tuple(err));
+}
+
+py::tuple kattr_stream_plan_py(const py::array_t<i64, py::array::c_style>& keys, double quantile, bool acme) {
+    require(keys.ndim() == 1 && keys.shape(0) == static_cast<py::ssize_t>(kStreamKeys), "keys: expected 2**20 counts");
+    i64 B, need;
+    kattr_stream_plan(keys.data(), quantile, acme, B, need);
+    return py::make_tuple(B, need);
+}
+
+py::dict kattr_stream_bin_py(const py::array& attr, bool acme, int window, double quantile, double bin_width,
+                             int n_bins, int weight, bool ncl, int n_threads, i64 B) {
+    const KattrConfig cfg = make_cfg(acme, window, quantile, bin_width, n_bins, weight);
+    auto [N, L] = check_3d(attr, ncl, "attr");
+    require(kattr_points_per_seq(cfg, L) >= 1, "attr: sequence length must be >= window");
+    const AType at = atype(attr);
+    std::vector<FixedSum> hist(static_cast<size_t>(n_bins) * n_bins);
+    i64 n_points = 0;
+    std::vector<double> cand_r;
+    std::vector<std::int32_t> cand_bin;
+    InputError err;
+    {
+        py::gil_scoped_release nogil;
+        dispatch_a(at, ncl, [&](auto ta, auto ncl_tag) {
+            using TA = decltype(ta);
+            constexpr bool NCL = decltype(ncl_tag)::value;
+            kattr_stream_bin<TA, NCL>(static_cast<const TA*>(attr.data()), N, L, cfg, n_threads, B, hist.data(),
+                                      n_points, cand_r, cand_bin, err);
+        });
+    }
+    py::dict d = hist_dict(hist, n_points, std::numeric_limits<double>::quiet_NaN(), err);
+    d["cand_r"] = py::array_t<double>(cand_r.size(), cand_r.data());
+    d["cand_bin"] = py::array_t<std::int32_t>(cand_bin.size(), cand_bin.data());
+    return d;
+}
+
+py::dict kattr_stream_finish_py(const py::array_t<std::uint64_t, py::array::c_style>& h,
+                                const py::array_t<double, py::array::c_style>& cand_r,
+                                const py::array_t<std::int32_t, py::array::c_style>& cand_bin, i64 need, int n_bins,
+                                int weight) {
+    auto hist = hist_from_array(h);
+    require(static_cast<i64>(hist.size()) == static_cast<i64>(n_bins) * n_bins, "hist: expected n_bins**2 rows");
+    require(cand_r.ndim() == 1 && cand_bin.ndim() == 1 && cand_r.shape(0) == cand_bin.shape(0),
+            "cand_r and cand_bin: expected 1-D arrays of the same length");
+    const i64 n = cand_r.shape(0);
+    for (i64 j = 0; j < n; ++j)
+        require(cand_bin.data()[j] >= 0 && cand_bin.data()[j] < n_bins * n_bins, "cand_bin: index out of range");
+    const KattrConfig cfg = make_cfg(false, 1, 0.5, 1.0, n_bins, weight);
+    i64 n_points = 0;
+    double cutoff;
+    InputError err;
+    {
+        py::gil_scoped_release nogil;
+        kattr_stream_finish(cand_r.data(), cand_bin.data(), n, need, cfg, hist.data(), n_points, cutoff, err);
+    }
+    return hist_dict(hist, n_points, cutoff, err);
+}
+
 py::array_t<std::uint64_t> hist_merge_py(const py::array_t<std::uint64_t, py::array::c_style>& a,
                                          const py::array_t<std::uint64_t, py::array::c_style>& b) {
     auto ha = hist_from_array(a);
@@ -426,6 +502,16 @@ PYBIND11_MODULE(_core, m) {
           py::arg("n_threads"));
     m.def("kattr_hist_from_points", &kattr_hist_from_points_py, py::arg("r"), py::arg("bin"), py::arg("acme"),
           py::arg("quantile"), py::arg("n_bins"), py::arg("weight"));
+    m.def("kattr_stream_keys", &kattr_stream_keys_py, py::arg("attr"), py::arg("acme"), py::arg("window"),
+          py::arg("quantile"), py::arg("bin_width"), py::arg("n_bins"), py::arg("weight"), py::arg("ncl"),
+          py::arg("n_threads"), py::arg("keys"));
+    m.def("kattr_stream_plan", &kattr_stream_plan_py, py::arg("keys"), py::arg("quantile"), py::arg("acme"));
+    m.def("kattr_stream_bin", &kattr_stream_bin_py, py::arg("attr"), py::arg("acme"), py::arg("window"),
+          py::arg("quantile"), py::arg("bin_width"), py::arg("n_bins"), py::arg("weight"), py::arg("ncl"),
+          py::arg("n_threads"), py::arg("bucket"));
+    m.def("kattr_stream_finish", &kattr_stream_finish_py, py::arg("hist"), py::arg("cand_r"), py::arg("cand_bin"),
+          py::arg("need"), py::arg("n_bins"), py::arg("weight"));
+    m.attr("stream_keys") = py::int_(kStreamKeys);
     m.def("hist_merge", &hist_merge_py, py::arg("a"), py::arg("b"));
     m.def("kattr_finish", &kattr_finish_py, py::arg("hist"), py::arg("acme"), py::arg("n_bins"),
           py::arg("prior_bins"));

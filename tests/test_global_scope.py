@@ -67,3 +67,62 @@ def test_quantiles_across_paths(q):
     attr = rng.standard_normal((200, 30, 4)).astype(np.float32)
     kw = dict(preset="acme", quantile=q)
     _same(af.kattr_kld(attr, **kw), _accumulated(attr, **kw))
+
+
+def _two_pass(attr, parts=3, batch=41, **kw):
+    """Streams attr through a two-pass accumulator split over `parts` workers (pickled,
+    as Dask would ship them), merging each pass."""
+    import pickle
+
+    acc = af.KattrAccumulator(two_pass=True, **kw)
+    for p in range(acc.n_passes):
+        workers = [acc.empty_like() for _ in range(parts)]
+        for j, i in enumerate(range(0, len(attr), batch)):
+            workers[j % parts].update(attr[i : i + batch])
+        workers = [pickle.loads(pickle.dumps(w)) for w in workers]
+        acc = workers[0]
+        for w in workers[1:]:
+            acc.merge(w)
+        if p + 1 < acc.n_passes:
+            acc.next_pass()
+    return acc
+
+
+@pytest.mark.parametrize("preset,scope", [("acme", None), ("paper", "global"), ("paper", "sequence")])
+@pytest.mark.parametrize("q", [0.5, 0.9, 0.999])
+def test_two_pass_bounded_equals_one_shot(preset, scope, q):
+    rng = np.random.default_rng(21)
+    attr = rng.standard_normal((300, 64, 4))
+    kw = dict(preset=preset, threshold_scope=scope, quantile=q)
+    acc = _two_pass(attr, **kw)
+    assert acc.n_passes == (1 if scope == "sequence" else 2)
+    _same(acc.result(), af.kattr_kld(attr, **kw))
+
+
+def test_two_pass_keeps_few_candidates():
+    # Only the points in the radix bucket of the cutoff are kept between batches.
+    rng = np.random.default_rng(3)
+    attr = rng.standard_normal((400, 256, 4)).astype(np.float32)
+    acc = _two_pass(attr, preset="acme")
+    kept = sum(len(r) for r in acc._r)
+    assert 0 < kept < 0.01 * attr.shape[0] * attr.shape[1]
+    _same(acc.result(), af.kattr_kld(attr, preset="acme"))
+
+
+def test_two_pass_protocol_errors():
+    rng = np.random.default_rng(4)
+    attr = rng.standard_normal((20, 30, 4))
+    acc = af.KattrAccumulator(preset="acme", two_pass=True).update(attr)
+    with pytest.raises(ValueError, match="next_pass"):
+        acc.result()
+    other = acc.empty_like()
+    acc.next_pass()
+    with pytest.raises(ValueError, match="pass"):
+        acc.merge(other.update(attr))  # pass 0 into pass 1
+    acc.update(attr[:10])
+    with pytest.raises(ValueError, match="same data"):
+        acc.result()
+    with pytest.raises(ValueError, match="next_pass"):
+        af.KattrAccumulator().next_pass()
+    with pytest.raises(ValueError, match="single pass"):
+        af.KmerAccumulator().next_pass()

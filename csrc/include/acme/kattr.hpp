@@ -549,6 +549,117 @@ void kattr_all_points(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_t
     });
 }
 
+// ---------------------------------------------------------------------------
+// Streaming global scope in bounded memory: two passes over the data, each
+// with mergeable state, for inputs that do not fit in memory (and for Dask).
+// Pass 0 counts radii by their top 20 bits (a 2^20-bucket radix histogram);
+// the bucket B that holds the m-th largest radius is then known exactly. Pass 1
+// adds every point above B to the exact histogram and keeps the few points
+// inside B (radius and bin), among which the cutoff is finally selected.
+
+constexpr int kStreamKeyBits = 20;
+constexpr size_t kStreamKeys = size_t(1) << kStreamKeyBits;
+
+inline u64 stream_key(double r) {
+    u64 bits;
+    std::memcpy(&bits, &r, sizeof bits);
+    return bits >> (64 - kStreamKeyBits);  // r >= 0: monotone in r
+}
+
+// Pass 0: adds the batch's radius keys into keys[kStreamKeys].
+template <class TA, bool NCL>
+void kattr_stream_keys(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, i64* keys,
+                       InputError& err) {
+    const int nt = resolve_threads(n_threads);
+    const i64 P = kattr_points_per_seq(cfg, L);
+    std::vector<std::vector<i64>> tkeys(nt);
+    for_each_sequence<TA, NCL>(
+        a, N, L, cfg, nt, err, [&](int tid) { tkeys[tid].assign(kStreamKeys, 0); },
+        [&](int tid, i64, SeqPoints& sp) {
+            std::vector<i64>& k = tkeys[tid];
+            for (i64 p = 0; p < P; ++p) ++k[stream_key(std::sqrt(sp.s[p]) * sp.scale)];
+        });
+    for (int t = 0; t < nt; ++t)
+        for (size_t j = 0; j < kStreamKeys; ++j) keys[j] += tkeys[t][j];
+}
+
+// The plan after pass 0: bucket B and how many of its points lie at or above
+// the cutoff (need). B = -1 when nothing is kept.
+inline void kattr_stream_plan(const i64* keys, double quantile, bool acme, i64& B, i64& need) {
+    i64 total = 0;
+    for (size_t j = 0; j < kStreamKeys; ++j) total += keys[j];
+    const i64 m = global_rank(total, quantile, acme);
+    B = -1;
+    need = 0;
+    if (m < 1 || total == 0) return;
+    i64 above = 0;
+    for (size_t j = kStreamKeys; j-- > 0;) {
+        if (above + keys[j] >= m) {
+            B = static_cast<i64>(j);
+            need = m - above;
+            return;
+        }
+        above += keys[j];
+    }
+}
+
+// Pass 1: points above bucket B into hist; points inside B into (cand_r, cand_bin).
+template <class TA, bool NCL>
+void kattr_stream_bin(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, i64 B, FixedSum* hist,
+                      i64& n_points, std::vector<double>& cand_r, std::vector<std::int32_t>& cand_bin,
+                      InputError& err) {
+    if (B < 0) return;
+    const int nt = resolve_threads(n_threads);
+    const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
+    const i64 P = kattr_points_per_seq(cfg, L);
+    const u64 ub = static_cast<u64>(B);
+    std::vector<KattrThreadHist> th(nt);
+    std::vector<std::vector<RadiusBin>> tcand(nt);
+    for_each_sequence<TA, NCL>(
+        a, N, L, cfg, nt, err, [&](int tid) { th[tid].hist.assign(nb2, FixedSum{}); },
+        [&](int tid, i64 i, SeqPoints& sp) {
+            i64 n = 0;
+            for (i64 p = 0; p < P; ++p) {
+                sp.idx[n] = p;
+                n += stream_key(std::sqrt(sp.s[p]) * sp.scale) >= ub;
+            }
+            sp.bin_points(cfg, n);
+            for (i64 j = 0; j < n; ++j) {
+                const i64 p = sp.idx[j];
+                const double r = std::sqrt(sp.s[p]) * sp.scale;
+                if (stream_key(r) > ub) th[tid].add(cfg, sp.bins[j], r, i, p);
+                else tcand[tid].push_back({r, sp.bins[j]});
+            }
+        });
+    merge_thread_hists(th, hist, nb2, n_points, err);
+    for (const auto& c : tcand)
+        for (const RadiusBin& rb : c) {
+            cand_r.push_back(rb.r);
+            cand_bin.push_back(static_cast<std::int32_t>(rb.bin));
+        }
+}
+
+// End of pass 1: adds the candidates above their need-th largest radius.
+inline void kattr_stream_finish(const double* cand_r, const std::int32_t* cand_bin, i64 n, i64 need,
+                                const KattrConfig& cfg, FixedSum* hist, i64& n_points, double& cutoff_out,
+                                InputError& err) {
+    if (need < 1 || n < need) {
+        cutoff_out = std::numeric_limits<double>::infinity();
+        return;
+    }
+    std::vector<double> rr(cand_r, cand_r + n);
+    std::nth_element(rr.begin(), rr.begin() + (need - 1), rr.end(), std::greater<double>());
+    const double cut = rr[static_cast<size_t>(need - 1)];
+    cutoff_out = cut;
+    for (i64 j = 0; j < n; ++j) {
+        if (cand_r[j] > cut) {
+            if (!hist[cand_bin[j]].add(kattr_weight(cfg.weight, cand_r[j])))
+                err.record(InputError::weight_overflow, 0, j, cand_r[j]);
+            ++n_points;
+        }
+    }
+}
+
 // Histogram of stored points with r > cutoff (the global rule applied afterwards).
 inline void kattr_hist_from_points(const double* r, const std::int32_t* bin, i64 n, double cutoff,
                                    const KattrConfig& cfg, FixedSum* hist, i64& n_points, InputError& err) {
