@@ -1,0 +1,263 @@
+"""Score attribution sets larger than memory: stream batches from files into the accumulators.
+
+:func:`score_stream` opens the inputs (:mod:`acme_fast.io`), checks them all before reading
+any data, then feeds one batch at a time to :class:`~acme_fast.KmerAccumulator` and
+:class:`~acme_fast.KattrAccumulator`. The results are exactly (``==``) those of
+:func:`~acme_fast.kmer_kld` and :func:`~acme_fast.kattr_kld` on the whole arrays. With the
+global threshold scope (preset "acme") the k-attr-mean metric reads the attributions twice
+(bounded memory); the k-mer metric always reads them once.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import ExitStack
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from ._results import KattrResult, KmerResult
+from ._validate import check_int, check_preset
+from .io import ArraySource, check_attr_dtype, check_onehot_dtype, check_pair, default_batch_size, open_source
+from .kattr import KattrAccumulator
+from .kmer import KmerAccumulator
+
+__all__ = ["score_stream", "score_row", "split_metric_kwargs", "ROW_KEYS", "METRICS"]
+
+METRICS = ("kmer", "kattr")
+
+#: Keyword arguments of each metric (besides preset, layout, n_threads).
+KMER_KWARGS = ("k", "quantile", "buffer", "prior", "pseudocount")
+KATTR_KWARGS = ("window", "quantile", "threshold_scope", "bin_width", "prior_bins", "weight", "two_pass")
+
+#: Columns of a result table row (:func:`score_row`), in order.
+ROW_KEYS = (
+    "attr", "n_sequences", "length", "kmer_kld", "kmer_n_intervals", "kmer_n_nucleotides", "kattr_kld",
+    "kattr_n_points", "preset", "layout", "kmer_k", "kmer_quantile", "kmer_buffer", "kmer_pseudocount",
+    "kmer_prior", "kattr_window", "kattr_quantile", "kattr_threshold_scope", "kattr_bin_width",
+    "kattr_prior_bins", "kattr_weight",
+)
+
+
+def _check_metrics(metrics: Any) -> tuple[str, ...]:
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    try:
+        ms = tuple(metrics)
+    except TypeError:
+        raise TypeError(f"metrics: expected a sequence of names from {METRICS}, got {metrics!r}") from None
+    bad = [m for m in ms if m not in METRICS]
+    if bad or not ms:
+        raise ValueError(f"metrics: expected one or more of {METRICS}, got {metrics!r}")
+    return tuple(m for m in METRICS if m in ms)
+
+
+def split_metric_kwargs(metric_kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Route keyword arguments to the k-mer and k-attr metrics.
+
+    A plain name goes to every metric that takes it (``quantile`` to both); a prefixed name
+    (``kmer_quantile``, ``kattr_quantile``) to that metric only, and wins over the plain one.
+    """
+    kmer: dict[str, Any] = {}
+    kattr: dict[str, Any] = {}
+    prefixed: list[tuple[dict[str, Any], str, Any]] = []
+    for key, val in metric_kwargs.items():
+        if key.startswith("kmer_") and key[5:] in KMER_KWARGS:
+            prefixed.append((kmer, key[5:], val))
+        elif key.startswith("kattr_") and key[6:] in KATTR_KWARGS:
+            prefixed.append((kattr, key[6:], val))
+        elif key in KMER_KWARGS or key in KATTR_KWARGS:
+            if key in KMER_KWARGS:
+                kmer[key] = val
+            if key in KATTR_KWARGS:
+                kattr[key] = val
+        else:
+            names = sorted(set(KMER_KWARGS) | set(KATTR_KWARGS))
+            raise TypeError(f"unexpected keyword argument {key!r}; expected one of {names} "
+                            "(or one prefixed with 'kmer_' / 'kattr_')")
+    for d, key, val in prefixed:
+        d[key] = val
+    return kmer, kattr
+
+
+_SEQ_RE = re.compile(r"\bsequence (\d+)")
+
+
+def _in_file(exc: Exception, start: int, names: dict[str, str]) -> str:
+    """Rewrite a batch error: global sequence index, and the file instead of 'x:'/'attr:'."""
+    msg = _SEQ_RE.sub(lambda m: f"sequence {int(m.group(1)) + start}", str(exc))
+    for short, label in names.items():
+        if msg.startswith(short + ": ") and label != short:
+            return f"{label}: {msg[len(short) + 2:]}"
+    return msg
+
+
+def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: str = "paper",
+                 batch_size: int | None = None, progress: bool = True, dataset: str | None = None,
+                 x_dataset: str | None = None, layout: str = "NLC", n_threads: int | None = None,
+                 **metric_kwargs: Any) -> dict[str, KmerResult | KattrResult]:
+    """Consistency metrics of an attribution set streamed from disk, one batch at a time.
+
+    Peak memory is about one batch (``batch_size`` sequences of ``attr`` and ``x``), not the
+    file: batches are never concatenated. The results equal (``==``) those of
+    :func:`~acme_fast.kmer_kld` / :func:`~acme_fast.kattr_kld` on the whole arrays.
+
+    Parameters
+    ----------
+    attr : str, path, ndarray or ArraySource, shape (N, L, 4) or (N, 4, L)
+        Raw attribution maps, float32 or float64: a ``.npy``, ``.npz``, ``.h5``/``.hdf5``
+        file, a ``.zarr`` store, or an array (see :class:`acme_fast.io.ArraySource`).
+    x : str, path, ndarray or ArraySource, same shape, optional
+        One-hot sequences (also a FASTA file); needed for the k-mer KLD.
+    metrics : sequence of {"kmer", "kattr"}
+        Which metrics to compute (default both).
+    preset : {"paper", "acme"}
+    batch_size : int, optional
+        Sequences per batch; default: about 64 MiB of ``attr`` and ``x`` together.
+    progress : bool
+        Show a progress bar (tqdm); with two passes it counts both.
+    dataset, x_dataset : str, optional
+        Dataset / member / Zarr array of ``attr`` and ``x`` in their files (default: the only
+        3-D one).
+    layout : {"NLC", "NCL"}
+        Layout of both inputs.
+    n_threads : int, optional
+        Kernel threads (default all cores); results do not depend on it.
+    **metric_kwargs
+        Parameters of the metrics: ``k``, ``buffer``, ``prior``, ``pseudocount`` (k-mer),
+        ``window``, ``threshold_scope``, ``bin_width``, ``prior_bins``, ``weight``,
+        ``two_pass`` (k-attr; default True: with the global threshold scope, two passes over
+        ``attr`` in bounded memory instead of 12 bytes per position),
+        ``quantile`` (both). Prefix with ``kmer_`` / ``kattr_`` to set one metric only
+        (``kmer_quantile=0.95``).
+
+    Returns
+    -------
+    dict
+        ``{"kmer": KmerResult, "kattr": KattrResult}``, the metrics asked for.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError, TypeError
+        Before any data is read: missing or bad files, wrong shapes, mismatched ``x`` and
+        ``attr``, bad parameters. While streaming: values that are not one-hot or not finite
+        (the message names the file and the sequence's index in it).
+
+    Examples
+    --------
+    >>> res = score_stream("attr.h5", "seqs.npy", dataset="saliency", layout="NCL")  # doctest: +SKIP
+    >>> res["kmer"].kld, res["kattr"].kld                                             # doctest: +SKIP
+    """
+    ms = _check_metrics(metrics)
+    check_preset(preset)
+    if "kmer" in ms and x is None:
+        raise ValueError("x: the k-mer KLD needs the one-hot sequences; pass x (--seqs) or metrics=('kattr',)")
+    if batch_size is not None:
+        batch_size = check_int("batch_size", batch_size, 1)
+    kmer_kw, kattr_kw = split_metric_kwargs(metric_kwargs)
+
+    with ExitStack() as stack:
+        def _open(src: Any, ds: str | None, name: str) -> ArraySource:
+            s = open_source(src, ds, layout, name=name)
+            if s is not src:  # opened here: closed here
+                stack.callback(s.close)
+            return s
+
+        a_src = _open(attr, dataset, "attr")
+        check_attr_dtype(a_src)
+        x_src = None
+        if "kmer" in ms:
+            x_src = _open(x, x_dataset, "x")
+            check_onehot_dtype(x_src)
+            check_pair(x_src, a_src)
+
+        common = {"preset": preset, "layout": layout, "n_threads": n_threads}
+        kmer_acc = KmerAccumulator(**kmer_kw, **common) if "kmer" in ms else None
+        kattr_kw.setdefault("two_pass", True)  # bounded memory with the global threshold scope
+        kattr_acc = KattrAccumulator(**kattr_kw, **common) if "kattr" in ms else None
+        L = a_src.length
+        if kmer_acc is not None and L < kmer_acc.k:
+            raise ValueError(f"{a_src.label}: sequence length L={L} is shorter than k={kmer_acc.k}; expected L >= k")
+        if kattr_acc is not None and L < kattr_acc.params.window:
+            raise ValueError(f"{a_src.label}: sequence length L={L} is shorter than window="
+                             f"{kattr_acc.params.window}; expected L >= window")
+
+        bs = batch_size or default_batch_size(a_src, x_src)
+        n_passes = kattr_acc.n_passes if kattr_acc is not None else 1
+        N = a_src.n_sequences
+        names = {"attr": a_src.label, "x": x_src.label if x_src is not None else "x"}
+        desc = a_src.path.name if a_src.path is not None else "attr"
+        with tqdm(total=N * n_passes, desc=desc, unit="seq", disable=not progress, leave=False,
+                  dynamic_ncols=True) as bar:
+            for p in range(n_passes):
+                if p > 0:
+                    kattr_acc.next_pass()
+                if n_passes > 1:
+                    bar.set_description(f"{desc} (pass {p + 1}/{n_passes})")
+                feed_kmer = kmer_acc is not None and p == 0
+                feed_kattr = kattr_acc is not None
+                start = 0
+                for ab in a_src.iter_batches(bs):
+                    n = ab.shape[0]
+                    try:
+                        if feed_kmer:
+                            kmer_acc.update(x_src.read(start, start + n), ab)
+                        if feed_kattr:
+                            kattr_acc.update(ab)
+                    except ValueError as exc:
+                        raise ValueError(_in_file(exc, start, names)) from None
+                    del ab
+                    start += n
+                    bar.update(n)
+        out: dict[str, KmerResult | KattrResult] = {}
+        if kmer_acc is not None:
+            out["kmer"] = kmer_acc.result()
+        if kattr_acc is not None:
+            out["kattr"] = kattr_acc.result()
+        return out
+
+
+def score_row(attr: Any, shape: tuple, results: dict[str, Any], *, preset: str = "paper",
+              layout: str = "NLC", **metric_kwargs: Any) -> dict[str, Any]:
+    """One table row for the results of :func:`score_stream` (the row of ``acme_fast.dask.score_files``).
+
+    Parameters
+    ----------
+    attr : str or path
+        The attribution file, as given.
+    shape : tuple of int
+        Shape of the attributions, ``(N, L, 4)`` or ``(N, 4, L)`` per ``layout``.
+    results : dict
+        ``{"kmer": KmerResult, "kattr": KattrResult}``, either or both.
+    preset, layout, **metric_kwargs
+        As passed to :func:`score_stream`.
+
+    Returns
+    -------
+    dict
+        Keys in the order of :data:`ROW_KEYS`: ``attr``, ``n_sequences``, ``length``, the
+        scores of the metrics in ``results`` (``kmer_kld``, ``kmer_n_intervals``,
+        ``kmer_n_nucleotides``, ``kattr_kld``, ``kattr_n_points``), ``preset``, ``layout`` and
+        the resolved parameters of those metrics, prefixed (``kmer_k``, ``kattr_window``, ...).
+    """
+    kmer_kw, kattr_kw = split_metric_kwargs(metric_kwargs)
+    kattr_kw.pop("two_pass", None)
+    L = shape[2] if layout.upper() == "NCL" else shape[1]
+    row: dict[str, Any] = {"attr": str(attr), "n_sequences": int(shape[0]), "length": int(L)}
+    params: dict[str, Any] = {}
+    common = {"preset": preset, "layout": layout}
+    if "kmer" in results:
+        km = results["kmer"]
+        row.update(kmer_kld=float(km.kld), kmer_n_intervals=int(km.n_intervals),
+                   kmer_n_nucleotides=int(km.n_nucleotides))
+        acc = KmerAccumulator(**kmer_kw, **common)
+        params.update(kmer_k=acc.k, kmer_quantile=acc.quantile, kmer_buffer=acc.buffer,
+                      kmer_pseudocount=acc.pseudocount, kmer_prior="x" if acc.prior is None else "user")
+    if "kattr" in results:
+        ka = results["kattr"]
+        row.update(kattr_kld=float(ka.kld), kattr_n_points=int(ka.n_points))
+        p = KattrAccumulator(**kattr_kw, **common).params
+        params.update(kattr_window=p.window, kattr_quantile=p.quantile, kattr_threshold_scope=p.threshold_scope,
+                      kattr_bin_width=p.bin_width, kattr_prior_bins=p.prior_bins, kattr_weight=p.weight)
+    row.update(preset=preset, layout=layout.upper(), **params)
+    return row
