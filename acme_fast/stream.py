@@ -10,7 +10,10 @@ global threshold scope (preset "acme") the k-attr-mean metric reads the attribut
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
+from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -90,6 +93,62 @@ def _in_file(exc: Exception, start: int, names: dict[str, str]) -> str:
         if msg.startswith(short + ": ") and label != short:
             return f"{label}: {msg[len(short) + 2:]}"
     return msg
+
+
+class _Prefetch:
+    """Runs an iterator in a background thread, one item ahead, so that reading batch i+1
+    from disk overlaps the kernels on batch i (they release the GIL). Exceptions are
+    re-raised in the consumer; :meth:`close` stops the reader before files are closed."""
+
+    _DONE = object()
+
+    def __init__(self, it: Iterator[Any], depth: int = 1) -> None:
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(it,), daemon=True)
+        self._thread.start()
+
+    def _run(self, it: Iterator[Any]) -> None:
+        try:
+            for item in it:
+                while not self._stop.is_set():
+                    try:
+                        self._q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+            self._q.put(self._DONE)
+        except BaseException as exc:  # handed to the consumer
+            self._q.put(exc)
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item = self._q.get()
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._q.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=0.05)
+
+
+def _batches(a_src: ArraySource, x_src: ArraySource | None, bs: int) -> Iterator[tuple]:
+    """(start, attr batch, x batch or None) for consecutive batches."""
+    start = 0
+    for ab in a_src.iter_batches(bs):
+        n = ab.shape[0]
+        yield start, ab, (x_src.read(start, start + n) if x_src is not None else None)
+        start += n
 
 
 def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: str = "paper",
@@ -196,19 +255,21 @@ def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: st
                     bar.set_description(f"{desc} (pass {p + 1}/{n_passes})")
                 feed_kmer = kmer_acc is not None and p == 0
                 feed_kattr = kattr_acc is not None
-                start = 0
-                for ab in a_src.iter_batches(bs):
-                    n = ab.shape[0]
-                    try:
-                        if feed_kmer:
-                            kmer_acc.update(x_src.read(start, start + n), ab)
-                        if feed_kattr:
-                            kattr_acc.update(ab)
-                    except ValueError as exc:
-                        raise ValueError(_in_file(exc, start, names)) from None
-                    del ab
-                    start += n
-                    bar.update(n)
+                reader = _Prefetch(_batches(a_src, x_src if feed_kmer else None, bs))
+                try:
+                    for start, ab, xb in reader:
+                        n = ab.shape[0]
+                        try:
+                            if feed_kmer:
+                                kmer_acc.update(xb, ab)
+                            if feed_kattr:
+                                kattr_acc.update(ab)
+                        except ValueError as exc:
+                            raise ValueError(_in_file(exc, start, names)) from None
+                        del ab, xb
+                        bar.update(n)
+                finally:
+                    reader.close()
         out: dict[str, KmerResult | KattrResult] = {}
         if kmer_acc is not None:
             out["kmer"] = kmer_acc.result()
