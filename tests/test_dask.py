@@ -193,6 +193,7 @@ def test_missing_dask_message(monkeypatch):
         afd._import_dask()
 
 
-def test_import_acme_fast_does_not_import_dask():
+def test_import_acme_fast_does_not_import_dask(tmp_path):
     code = "import sys, acme_fast, acme_fast.dask; assert 'dask' not in sys.modules, 'dask imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # cwd away from the repository, so the installed package is imported, not the source tree
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
