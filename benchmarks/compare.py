@@ -14,8 +14,9 @@ possible):
     speedup 1->2   kernel n_threads=1 / kernel n_threads=2
 
 Only ratios are compared with the baseline, never absolute times: the run fails (exit 1)
-when a kernel/floor ratio is more than ``--max-regression`` (default 2) times its baseline
-value. Targets (kernel/floor <= 4, speedup 1->2 >= 1.6) are reported, not enforced.
+when the 1-thread kernel/floor ratio is more than ``--max-regression`` (default 2) times its
+baseline value (1 thread: robust to other processes on a shared machine). Targets
+(kernel/floor <= 4, speedup 1->2 >= 1.6) are reported, not enforced.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ from datetime import datetime, timezone
 
 TARGET_FLOOR = 4.0
 TARGET_SPEEDUP = 1.6
-GATED = "kernel_over_floor"
+# The gate uses the 1-thread kernel: on a shared 2-core machine another process can take a
+# core and wreck the 2-thread time (seen: 2 threads slower than 1), while a regression in
+# the kernel itself shows in the 1-thread time just as well. All ratios are still printed.
+GATED = "kernel1_over_floor"
 NOISY = 0.15  # warn when other processes used more than this fraction of the CPUs
 
 
@@ -62,6 +66,7 @@ def ratios(row: dict) -> dict:
         return row[a] / row[b] if a in row and b in row and row[b] > 0 else None
 
     return {
+        "kernel1_over_floor": div("k1", "floor"),
         "kernel_over_floor": div("kall", "floor"),
         "kernel_over_numpy": div("kall", "numpy"),
         "speedup_1_to_2": div("k1", "k2"),
@@ -104,22 +109,23 @@ def check_baseline(rows: dict, baseline: dict, factor: float, stat: str) -> list
     if baseline.get("stat", stat) != stat:
         print(f"warning: baseline uses stat {baseline.get('stat')!r}, this comparison {stat!r}", file=sys.stderr)
     bad = []
-    print(f"\n| metric | baseline kernel/floor | now | now / baseline (fail > {factor:g}) |")
+    print(f"\n| metric | baseline kernel(1 thread)/floor | now | now / baseline (fail > {factor:g}) |")
     print("|---|--:|--:|--:|")
     for key, base in baseline.get("ratios", {}).items():
         b = base.get(GATED)
         if key not in rows:
-            print(f"warning: {key} is in the baseline but not in this run", file=sys.stderr)
+            bad.append(f"{key}: in the baseline but not measured in this run")
             continue
         cur = ratios(rows[key])[GATED]
         if b is None or cur is None:
-            print(f"warning: {key}: kernel/floor missing in the baseline or this run", file=sys.stderr)
+            bad.append(f"{key}: {GATED} missing in the baseline or this run (regenerate the baseline "
+                       "with --write-baseline if the benchmarks changed)")
             continue
         rel = cur / b
         flag = " **REGRESSION**" if rel > factor else ""
         print(f"| {key} | {b:.2f} | {cur:.2f} | {rel:.2f}{flag} |")
         if rel > factor:
-            bad.append(f"{key}: kernel/floor {cur:.2f} vs baseline {b:.2f} ({rel:.2f}x > {factor:g}x)")
+            bad.append(f"{key}: 1-thread kernel/floor {cur:.2f} vs baseline {b:.2f} ({rel:.2f}x > {factor:g}x)")
     for key in rows:
         if key not in baseline.get("ratios", {}):
             print(f"note: {key} has no baseline entry", file=sys.stderr)

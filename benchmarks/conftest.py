@@ -71,9 +71,29 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         wall = time.monotonic() - _START["wall"]
         other = (busy - _START["busy"]) - (_own_s() - _START["own"])
         info["other_cpu_fraction"] = round(max(other, 0.0) / (wall * (os.cpu_count() or 1)), 4)
+    import genome_scale
+
+    if genome_scale.WARM_INFO:  # test_stream.py ran: its file sizes
+        info["stream"] = dict(genome_scale.WARM_INFO)
     output_json["acme_bench"] = info
 
 
 def pytest_report_header(config):
     mode = "short" if SHORT else "full"
     return f"acme_fast benchmarks: {mode} mode, N={N} L={L}; ground truth N={GT_N} L={GT_L}; seed={SEED}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """After test_stream.py: positions/s and the ratio of each scoring case to the read of its inputs."""
+    import genome_scale as gs
+
+    if not gs.WARM_RESULTS:
+        return
+    info = gs.WARM_INFO
+    order = {n: i for i, n in enumerate(gs.CASES)}
+    times = dict(sorted(gs.WARM_RESULTS.items(), key=lambda kv: order[kv[0]]))
+    title = (f"genome-scale streaming, warm page cache: N = {info.get('N')}, L = {info.get('L')}, attr "
+             f"{info.get('attr_bytes', 0) / 2**20:.0f} MiB float32 + x {info.get('x_bytes', 0) / 2**20:.0f} MiB "
+             f"uint8 (min over rounds)\n")
+    terminalreporter.write_sep("-", "genome scale (test_stream.py)")
+    terminalreporter.write_line(gs.table(times, info["N"] * info["L"], gs.ref_map(), title))
