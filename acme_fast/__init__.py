@@ -18,6 +18,28 @@ __version__ = "0.1.0"
 has_openmp: bool = bool(_core.has_openmp)
 
 
+# Heavier parts load on first use, so that ``import acme_fast`` needs neither TensorFlow,
+# matplotlib nor Dask: ``acme_fast.score_model`` imports TensorFlow when first touched.
+_LAZY_ATTRS = {
+    "score_model": ("scoring", "score_model"),
+    "score_models": ("scoring", "score_models"),
+    "select_models": ("select", "select_models"),
+    "score_stream": ("stream", "score_stream"),
+}
+_LAZY_MODULES = ("attribution", "compat", "dask", "io", "plot", "scoring", "select", "stream", "demo")
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY_ATTRS:
+        module, attr = _LAZY_ATTRS[name]
+        return getattr(importlib.import_module(f".{module}", __name__), attr)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'acme_fast' has no attribute {name!r}")
+
+
 def max_threads() -> int:
     """Threads the kernels use when ``n_threads=None``."""
     return int(_core.max_threads(0))
@@ -37,4 +59,8 @@ __all__ = [
     "GroundTruthResult",
     "has_openmp",
     "max_threads",
+    "score_model",
+    "score_models",
+    "select_models",
+    "score_stream",
 ]
