@@ -1,0 +1,556 @@
+"""Figures of the paper: k-mer spectrum, angular density, attribution logos, model selection.
+
+Needs matplotlib (and logomaker for the logos): ``pip install "acme_fast[plot]"``. Every
+function returns the matplotlib Figure; ``save="fig.png"`` (or ``.pdf``, ``.svg``) writes it
+atomically (a temporary file, then ``os.replace``) and refuses to overwrite an existing file
+unless ``overwrite=True``. Without a display, matplotlib falls back to a non-interactive
+backend by itself; nothing here calls ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:
+    import matplotlib
+    import matplotlib.axes
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+    from matplotlib.lines import Line2D
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        f'acme_fast.plot needs matplotlib ({exc}); install it with: pip install "acme_fast[plot]"'
+    ) from exc
+
+from ._validate import check_int, check_layout
+from .kmer import kmer_names
+
+__all__ = ["plot_kmer_spectrum", "plot_kattr_density", "plot_attribution_logo", "plot_selection"]
+
+_FORMATS = ("png", "pdf", "svg")
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _check_save(save: Any, overwrite: bool) -> Path | None:
+    """Validate ``save`` before any drawing, so that a bad path fails fast."""
+    if save is None:
+        return None
+    if not isinstance(save, (str, os.PathLike)):
+        raise TypeError(f"save: expected a file path or None, got {type(save).__name__}")
+    path = Path(save)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in _FORMATS:
+        raise ValueError(f"save: expected a .png, .pdf or .svg file name, got {str(path)!r}")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"save: {str(path)!r} exists; pass overwrite=True to replace it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"save: directory {str(parent)!r} does not exist")
+    return path
+
+
+def _write(fig: Any, path: Path | None, dpi: int = 200) -> None:
+    """Save ``fig`` to ``path`` atomically (temporary file in the same directory + os.replace)."""
+    if path is None:
+        return
+    fmt = path.suffix.lower().lstrip(".")
+    parent = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp.{fmt}", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _new_axes(ax: Any, figsize: tuple[float, float]) -> tuple[Any, Any]:
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    if not isinstance(ax, matplotlib.axes.Axes):
+        raise TypeError(f"ax: expected a matplotlib Axes or None, got {type(ax).__name__}")
+    return ax.figure, ax
+
+
+def _check_title(title: Any) -> str | None:
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title: expected a string or None, got {type(title).__name__}")
+    return title
+
+
+def _radian_ticks(axis: Any, hi: float) -> None:
+    ticks = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4, np.pi]
+    labels = ["0", r"$\pi/4$", r"$\pi/2$", r"$3\pi/4$", r"$\pi$"]
+    keep = [i for i, t in enumerate(ticks) if t <= hi + 1e-9]
+    axis.set_ticks([ticks[i] for i in keep])
+    axis.set_ticklabels([labels[i] for i in keep])
+
+
+# ---------------------------------------------------------------------------- k-mer spectrum
+
+
+def plot_kmer_spectrum(
+    result: Any,
+    *,
+    top: int = 10,
+    ax: Any = None,
+    save: str | os.PathLike | None = None,
+    title: str | None = None,
+    overwrite: bool = False,
+) -> Any:
+    """Frequency of the attributed k-mers against the prior (Fig. 2d of the paper).
+
+    Parameters
+    ----------
+    result : KmerResult
+        From :func:`acme_fast.kmer_kld` (uses ``counts``, ``prior``, ``k`` and ``kld``).
+    top : int
+        Label the ``top`` most frequent attributed k-mers with their sequence (0: none).
+    ax : matplotlib Axes, optional
+        Draw into this Axes (default: a new figure).
+    save : path, optional
+        Write the figure (``.png``, ``.pdf`` or ``.svg``), atomically.
+    title : str, optional
+    overwrite : bool
+        Replace an existing ``save`` file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    for name in ("counts", "prior", "k"):
+        if not hasattr(result, name):
+            raise TypeError(f"result: expected a KmerResult (from kmer_kld), got {type(result).__name__}")
+    top = check_int("top", top, 0)
+    title = _check_title(title)
+    path = _check_save(save, overwrite)
+    k = int(result.k)
+    counts = np.asarray(result.counts, dtype=np.float64)
+    prior = np.asarray(result.prior, dtype=np.float64)
+    if counts.shape != (4**k,) or prior.shape != (4**k,):
+        raise ValueError(f"result: counts and prior must have shape (4**k,) = ({4**k},)")
+    total = counts.sum()
+    if total <= 0:
+        raise ValueError("result: no attributed k-mer (n_intervals = 0); nothing to plot")
+    freq = counts / total
+
+    fig, ax = _new_axes(ax, (8.0, 3.5))
+    idx = np.arange(4**k)
+    ax.fill_between(idx, 0, prior, step="mid", color="0.75", alpha=0.8, lw=0, label="prior (all k-mers)")
+    kld = getattr(result, "kld", np.nan)
+    lab = "attributed" + (f" (KLD = {kld:.3g})" if np.isfinite(kld) else "")
+    ax.vlines(idx, 0, freq, color="tab:red", lw=1.0 if k <= 4 else 0.6, label=lab)
+    if top > 0:
+        names = kmer_names(k)
+        best = np.argsort(-freq, kind="stable")[:top]
+        best = best[freq[best] > 0]
+        ax.plot(idx[best], freq[best], "o", color="tab:red", ms=3)
+        for i in best:
+            ax.annotate(
+                names[i], (idx[i], freq[i]), xytext=(2, 2), textcoords="offset points",
+                fontsize=7, rotation=60, ha="left", va="bottom", family="monospace",
+            )
+    ymax = max(freq.max(), prior.max())
+    ax.set_ylim(0, ymax * (1.35 if top > 0 else 1.05))
+    ax.set_xlim(-0.5, 4**k - 0.5)
+    first, last = "A" * k, "T" * k
+    ax.set_xlabel(f"{k}-mer ({first} ... {last}, index order)")
+    ax.set_ylabel("frequency")
+    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if title is not None:
+        ax.set_title(title)
+    _write(fig, path)
+    return fig
+
+
+# ---------------------------------------------------------------------------- angular density
+
+
+def plot_kattr_density(
+    result: Any,
+    *,
+    ax: Any = None,
+    save: str | os.PathLike | None = None,
+    title: str | None = None,
+    log: bool = False,
+    overwrite: bool = False,
+) -> Any:
+    """The angular density of the k-attr-mean points, phi' against theta (Fig. 2e/f).
+
+    Parameters
+    ----------
+    result : KattrResult
+        From :func:`acme_fast.kattr_kld`; plots ``result.density`` (mass per rad**2), rows
+        phi' on the vertical axis, columns theta on the horizontal axis, in radians.
+    ax : matplotlib Axes, optional
+        Draw into this Axes (default: a new figure); the colorbar takes room from it.
+    save : path, optional
+        Write the figure (``.png``, ``.pdf`` or ``.svg``), atomically.
+    title : str, optional
+    log : bool
+        Logarithmic colour scale (empty bins left blank).
+    overwrite : bool
+        Replace an existing ``save`` file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    for name in ("mass", "bin_width"):
+        if not hasattr(result, name):
+            raise TypeError(f"result: expected a KattrResult (from kattr_kld), got {type(result).__name__}")
+    if not isinstance(log, (bool, np.bool_)):
+        raise TypeError(f"log: expected True or False, got {log!r}")
+    title = _check_title(title)
+    path = _check_save(save, overwrite)
+    bw = float(result.bin_width)
+    mass = np.asarray(result.mass, dtype=np.float64)
+    if mass.ndim != 2 or mass.shape[0] != mass.shape[1]:
+        raise ValueError(f"result: mass must be a square 2-D array, got shape {mass.shape}")
+    if not (np.isfinite(mass).all() and mass.sum() > 0):
+        raise ValueError("result: no kept point (n_points = 0); nothing to plot")
+    dens = mass / bw**2
+    n = mass.shape[0]
+    # bin i covers [i*bw, (i+1)*bw); the last bin also takes everything up to pi
+    edges = bw * np.arange(n + 1)
+    edges[-1] = max(edges[-1], np.pi)
+
+    fig, ax = _new_axes(ax, (5.0, 4.2))
+    if log:
+        pos = dens[dens > 0]
+        norm = LogNorm(vmin=pos.min(), vmax=pos.max())
+        data = np.ma.masked_less_equal(dens, 0)
+    else:
+        norm = None
+        data = dens
+    mesh = ax.pcolormesh(edges, edges, data, cmap="viridis", norm=norm, shading="flat", rasterized=True)
+    cb = fig.colorbar(mesh, ax=ax)
+    cb.set_label(r"density (mass / rad$^2$)")
+    ax.set_xlim(0, edges[-1])
+    ax.set_ylim(0, edges[-1])
+    ax.set_aspect("equal")
+    _radian_ticks(ax.xaxis, edges[-1])
+    _radian_ticks(ax.yaxis, edges[-1])
+    ax.set_xlabel(r"$\theta$ (rad)")
+    ax.set_ylabel(r"$\phi'$ (rad)")
+    kld = getattr(result, "kld", np.nan)
+    if title is None and np.isfinite(kld):
+        title = f"k-attr-mean KLD = {kld:.3g}"
+    if title is not None:
+        ax.set_title(title)
+    _write(fig, path)
+    return fig
+
+
+# ---------------------------------------------------------------------------- logos
+
+
+def _as_nlc(arr: Any, name: str, ncl: bool) -> np.ndarray:
+    a = np.asarray(arr)
+    if a.dtype == object or a.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a numeric array, got dtype {a.dtype}")
+    if a.ndim == 2:
+        raise ValueError(f"{name}: expected a 3-D array, got shape {a.shape}; for one sequence use {name}[None]")
+    c_axis = 1 if ncl else 2
+    if a.ndim != 3 or a.shape[c_axis] != 4:
+        want = "(N, 4, L)" if ncl else "(N, L, 4)"
+        raise ValueError(f"{name}: with layout={'NCL' if ncl else 'NLC'!r} expected shape {want}, got {a.shape}")
+    a = a.astype(np.float64)
+    return a.transpose(0, 2, 1) if ncl else a
+
+
+def _logo(mat: np.ndarray, ax: Any, start: int) -> None:
+    import pandas as pd
+
+    logomaker = _need_logomaker()
+    df = pd.DataFrame(mat, columns=list("ACGT"), index=np.arange(start, start + mat.shape[0]))
+    logomaker.Logo(df, ax=ax, color_scheme="classic", vpad=0.0, show_spines=False)
+    ax.axhline(0, color="0.3", lw=0.5)
+
+
+def _need_logomaker() -> Any:
+    try:
+        import logomaker
+    except ImportError as exc:
+        raise ImportError(
+            f'plot_attribution_logo needs logomaker ({exc}); install it with: pip install "acme_fast[plot]"'
+        ) from exc
+    return logomaker
+
+
+def plot_attribution_logo(
+    x: Any,
+    attr: Any,
+    index: int = 0,
+    *,
+    x_model: Any = None,
+    layout: str = "NLC",
+    start: int | None = None,
+    stop: int | None = None,
+    save: str | os.PathLike | None = None,
+    title: str | None = None,
+    kind: str = "grad_x_input",
+    ax: Any = None,
+    overwrite: bool = False,
+) -> Any:
+    """Sequence logo of one attribution map, with the ground truth above it (Fig. 2g).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, L, 4) or (N, 4, L)
+        One-hot sequences.
+    attr : array_like, same shape as ``x``
+        Attribution maps (raw, as the model gave them).
+    index : int
+        Which sequence to draw.
+    x_model : array_like, same shape as ``x``, optional
+        Ground-truth base probabilities of the sequence model (SPEC section 4); when given,
+        its information logo (bits, ``2 + sum p log2 p`` per position) is drawn above.
+    layout : {"NLC", "NCL"}
+    start, stop : int, optional
+        Positions to draw, ``[start, stop)`` (default: the whole sequence).
+    save : path, optional
+        Write the figure (``.png``, ``.pdf`` or ``.svg``), atomically.
+    title : str, optional
+    kind : {"grad_x_input", "corrected"}
+        ``"grad_x_input"``: the attribution times the one-hot input (one letter per
+        position, height = the score of the observed base). ``"corrected"``: the
+        gauge-corrected attribution (``attr`` minus its mean over the 4 channels), all four
+        letters.
+    ax : Axes, or a pair of Axes (ground truth, attribution) when ``x_model`` is given
+        Draw into these (default: a new figure).
+    overwrite : bool
+        Replace an existing ``save`` file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _need_logomaker()
+    ncl = check_layout(layout)
+    title = _check_title(title)
+    if kind not in ("grad_x_input", "corrected"):
+        raise ValueError(f"kind: expected 'grad_x_input' or 'corrected', got {kind!r}")
+    xa = _as_nlc(x, "x", ncl)
+    aa = _as_nlc(attr, "attr", ncl)
+    if xa.shape != aa.shape:
+        raise ValueError(f"x, attr: shapes differ, {np.shape(x)} and {np.shape(attr)}")
+    n, L = xa.shape[:2]
+    index = check_int("index", index, -n, n - 1)
+    lo = 0 if start is None else check_int("start", start, 0, L - 1)
+    hi = L if stop is None else check_int("stop", stop, 1, L)
+    if hi <= lo:
+        raise ValueError(f"start, stop: expected start < stop, got start={lo}, stop={hi}")
+    m = None
+    if x_model is not None:
+        m = _as_nlc(x_model, "x_model", ncl)
+        if m.shape != xa.shape:
+            raise ValueError(f"x_model: expected the shape of x {np.shape(x)}, got {np.shape(x_model)}")
+    if not np.isfinite(aa[index]).all():
+        raise ValueError(f"attr: sequence {index} has NaN or Inf values")
+    path = _check_save(save, overwrite)
+
+    a = aa[index, lo:hi]
+    if kind == "grad_x_input":
+        mat = a * xa[index, lo:hi]
+        label = "grad x input"
+    else:
+        mat = a - a.mean(axis=1, keepdims=True)
+        label = "corrected attribution"
+
+    nrows = 2 if m is not None else 1
+    if ax is None:
+        width = min(max(4.0, 0.12 * (hi - lo) + 1.5), 24.0)
+        fig, axes = plt.subplots(nrows, 1, figsize=(width, 1.6 * nrows + 0.4), sharex=True, squeeze=False)
+        axes = list(axes[:, 0])
+    else:
+        if isinstance(ax, matplotlib.axes.Axes):
+            axes = [ax]
+        elif isinstance(ax, (Sequence, np.ndarray)):
+            axes = list(np.ravel(np.asarray(ax, dtype=object)))
+        else:
+            axes = None
+        if axes is None or len(axes) != nrows or not all(isinstance(a_, matplotlib.axes.Axes) for a_ in axes):
+            want = "a pair of Axes (ground truth, attribution)" if nrows == 2 else "one Axes"
+            raise TypeError(f"ax: expected {want}, got {ax!r}")
+        fig = axes[0].figure
+
+    if m is not None:
+        p = m[index, lo:hi]
+        info = np.clip(2.0 + np.sum(p * np.log2(p + 1e-10), axis=1), 0.0, None)
+        _logo(p * info[:, None], axes[0], lo)
+        axes[0].set_ylabel("bits")
+        axes[0].set_ylim(0, 2)
+        axes[0].set_title("ground truth", fontsize=9, loc="left")
+    _logo(mat, axes[-1], lo)
+    axes[-1].set_ylabel(label)
+    axes[-1].set_xlabel("position")
+    for a_ in axes:
+        a_.set_xlim(lo - 0.5, hi - 0.5)
+    if title is not None:
+        axes[0].set_title(title, fontsize=10) if m is None else fig.suptitle(title)
+    _write(fig, path)
+    return fig
+
+
+# ---------------------------------------------------------------------------- model selection
+
+
+def plot_selection(
+    table: Any,
+    *,
+    performance: str,
+    consistency: str | Sequence[str],
+    ax: Any = None,
+    save: str | os.PathLike | None = None,
+    color_by: str | None = None,
+    label: str | None = None,
+    min_performance: float | None = None,
+    tolerance: float | None = None,
+    higher_is_better: bool = True,
+    title: str | None = None,
+    overwrite: bool = False,
+) -> Any:
+    """Performance against consistency for every model, Pareto front marked (Fig. 3a/b).
+
+    Parameters
+    ----------
+    table : DataFrame, path, list of dict or mapping
+        One row per model, as :func:`acme_fast.select.select_models` takes it, or its
+        output. When the table already has a ``kept`` column and neither ``min_performance``
+        nor ``tolerance`` is given, that column says which models were kept; otherwise the
+        filter is applied here. The Pareto front is always recomputed.
+    performance, consistency : str
+        Columns for the horizontal (performance) and vertical (consistency) axes; with a
+        list of consistency columns, the first.
+    ax : matplotlib Axes, optional
+        Draw into this Axes (default: a new figure).
+    save : path, optional
+        Write the figure (``.png``, ``.pdf`` or ``.svg``), atomically.
+    color_by : str, optional
+        Colour the points by this column: one colour per category (e.g. the activation),
+        or a colour map with a colorbar for a numeric column with more than 8 values.
+    label : str, optional
+        Annotate each point with this column's value (e.g. the model name).
+    min_performance, tolerance, higher_is_better
+        The performance filter, as in :func:`~acme_fast.select.select_models` (a dashed
+        line marks the cutoff).
+    title : str, optional
+    overwrite : bool
+        Replace an existing ``save`` file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    Kept models are filled circles, dropped models hollow grey-edged circles; Pareto-optimal
+    models have a black edge and are joined by a line. Models with a NaN score are not drawn.
+    """
+    from .select import _as_table, _select
+
+    title = _check_title(title)
+    df = _as_table(table)
+    kept, _, pareto, cons_cols, cutoff = _select(
+        df, performance, consistency, min_performance, tolerance, higher_is_better
+    )
+    if min_performance is None and tolerance is None and "kept" in df.columns:
+        given = df["kept"].to_numpy()
+        if given.dtype != bool:
+            raise TypeError(f"table: column 'kept' must be boolean, got dtype {df['kept'].dtype}")
+        kept = given & kept
+    for arg, col in (("color_by", color_by), ("label", label)):
+        if col is not None and col not in df.columns:
+            avail = ", ".join(repr(c) for c in df.columns)
+            raise KeyError(f"{arg}: column {col!r} not in the table; available columns: {avail}")
+    path = _check_save(save, overwrite)
+
+    import pandas as pd
+
+    p = pd.to_numeric(df[performance]).to_numpy(dtype=np.float64, na_value=np.nan)
+    c = pd.to_numeric(df[cons_cols[0]]).to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = ~(np.isnan(p) | np.isnan(c))
+    if not ok.any():
+        raise ValueError(f"table: no model with both {performance!r} and {cons_cols[0]!r} defined; nothing to plot")
+
+    fig, ax = _new_axes(ax, (5.5, 4.2))
+    handles: list[Any] = []
+
+    # colours
+    colors = np.array(["tab:blue"] * len(df), dtype=object)
+    mappable = None
+    if color_by is not None:
+        vals = df[color_by]
+        numeric = pd.api.types.is_numeric_dtype(vals) and vals.dtype != bool and vals.nunique() > 8
+        if numeric:
+            v = vals.to_numpy(dtype=np.float64, na_value=np.nan)
+            finite = v[np.isfinite(v)]
+            norm = matplotlib.colors.Normalize(*(finite.min(), finite.max()) if finite.size else (0, 1))
+            cmap = matplotlib.colormaps["viridis"]
+            colors = np.array([cmap(norm(t)) if np.isfinite(t) else (0.6, 0.6, 0.6, 1.0) for t in v], dtype=object)
+            mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
+        else:
+            cats = pd.unique(vals.astype(str))
+            palette = matplotlib.colormaps["tab10"].colors
+            cmap_ = {cat: palette[i % len(palette)] for i, cat in enumerate(cats)}
+            colors = np.array([cmap_[str(t)] for t in vals], dtype=object)
+            handles += [
+                Line2D([], [], ls="", marker="o", color=cmap_[cat], label=f"{color_by} = {cat}") for cat in cats
+            ]
+
+    # Pareto front: connect in order of performance
+    front = np.flatnonzero(pareto & ok)
+    front = front[np.argsort(p[front])]
+    if front.size > 1:
+        ax.plot(p[front], c[front], "-", color="0.2", lw=1.0, zorder=1)
+    for i in np.flatnonzero(ok):
+        col = colors[i]
+        edge = "black" if pareto[i] else (col if kept[i] or color_by is not None else "0.5")
+        ax.scatter(
+            p[i], c[i], s=60 if pareto[i] else 36, facecolors=col if kept[i] else "none",
+            edgecolors=edge, linewidths=1.6 if pareto[i] else 1.0, alpha=1.0 if kept[i] else 0.7, zorder=2,
+        )
+    if cutoff is not None:
+        ax.axvline(cutoff, color="0.4", ls="--", lw=0.8, zorder=0)
+        handles.append(Line2D([], [], color="0.4", ls="--", lw=0.8, label=f"{performance} cutoff"))
+    if label is not None:
+        for i in np.flatnonzero(ok):
+            ax.annotate(str(df[label].iloc[i]), (p[i], c[i]), xytext=(4, 3), textcoords="offset points", fontsize=7)
+    base = "tab:blue" if color_by is None else "0.5"
+    handles = [
+        Line2D([], [], ls="", marker="o", color=base, label="kept"),
+        Line2D([], [], ls="", marker="o", markerfacecolor="none", markeredgecolor="0.5", label="dropped"),
+        Line2D([], [], ls="-", marker="o", color="0.2", markerfacecolor="white", markeredgecolor="black",
+               markeredgewidth=1.6, label="Pareto front"),
+    ] + handles
+    if not (~kept & ok).any():
+        handles.pop(1)
+    ax.legend(handles=handles, fontsize=8, frameon=False, loc="best")
+    if mappable is not None:
+        fig.colorbar(mappable, ax=ax).set_label(color_by)
+    ax.set_xlabel(performance + ("" if higher_is_better else " (lower is better)"))
+    ax.set_ylabel(f"{cons_cols[0]} (consistency)")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if title is not None:
+        ax.set_title(title)
+    _write(fig, path)
+    return fig
