@@ -138,6 +138,8 @@ def _score(args: argparse.Namespace) -> int:
     if len(set(args.attr)) != len(args.attr):
         dup = next(a for a in args.attr if args.attr.count(a) > 1)
         raise CLIError(f"ATTR: '{dup}' is given more than once")
+    if args.ground_truth is not None and args.seqs is None:
+        raise CLIError("--ground-truth: needs --seqs (the one-hot sequences the attributions belong to)")
 
     # Check every input before scoring any: a bad last file must not cost the first file's run.
     with ExitStack() as stack:
@@ -145,6 +147,9 @@ def _score(args: argparse.Namespace) -> int:
         if args.seqs is not None:
             x_src = stack.enter_context(open_source(args.seqs, args.seqs_dataset, args.layout, name="seqs"))
             check_onehot_dtype(x_src)
+        if args.ground_truth is not None:
+            with open_source(args.ground_truth, args.ground_truth_dataset, args.layout, name="ground truth") as m_src:
+                check_pair(x_src, m_src)
         shapes = []
         for path in args.attr:
             with open_source(path, args.dataset, args.layout, name="attr") as a_src:
@@ -173,6 +178,14 @@ def _score(args: argparse.Namespace) -> int:
                                    progress=not args.quiet, dataset=args.dataset, layout=args.layout,
                                    n_threads=args.threads, **kw)
                 rows.append(score_row(path, shape, res, preset=args.preset, layout=args.layout, **kw))
+        if args.ground_truth is not None:
+            from acme_fast.scoring import groundtruth_stream
+
+            for path, row in zip(args.attr, rows):
+                row.update(groundtruth_stream(path, x_src, args.ground_truth, batch_size=args.batch_size,
+                                              layout=args.layout, dataset=args.dataset,
+                                              x_model_dataset=args.ground_truth_dataset, n_threads=args.threads,
+                                              progress=not args.quiet))
     _write_table(rows, out)
     if not args.quiet:
         print(f"acme-fast score: {len(rows)} row(s) written to {out} ({time.perf_counter() - t0:.1f} s)",
@@ -225,7 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", "-f", action="store_true", help="overwrite the output table if it exists")
     s.add_argument("--scheduler", metavar="ADDRESS",
                    help="score on a Dask cluster (e.g. tcp://host:8786); needs pip install 'acme_fast[dask]'")
+    s.add_argument("--ground-truth", metavar="X_MODEL",
+                   help="per-position base probabilities the sequences were sampled from (synthetic data; same "
+                        "shape as --seqs): adds the ground-truth columns gt_auroc, gt_auprc, gt_snr")
+    s.add_argument("--ground-truth-dataset", metavar="NAME", help="dataset / member / array of --ground-truth")
     s.set_defaults(func=_score)
+    _add_model_commands(sub)
     return p
 
 
@@ -244,3 +262,310 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+# ----------------------------------------------------------------------------- model commands
+def _check_out(path: str, force: bool, suffixes: tuple[str, ...], opt: str = "-o/--output") -> Path:
+    """Like :func:`_check_output`, for other kinds of output file."""
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise CLIError(f"{opt}: expected a file name ending in {' or '.join(suffixes)}, got '{path}'")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise CLIError(f"{opt}: directory '{parent}' does not exist")
+    if out.is_dir():
+        raise CLIError(f"{opt}: '{path}' is a directory")
+    if out.exists() and not force:
+        raise CLIError(f"{opt}: '{path}' exists; pass --force to overwrite it")
+    return out
+
+
+def _tmp_name(out: Path, suffix: str | None = None) -> Path:
+    """A fresh temporary name next to ``out`` (same directory, so os.replace is atomic)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=(suffix if suffix is not None else out.suffix),
+                               dir=out.parent if str(out.parent) else ".")
+    os.close(fd)
+    return Path(tmp)
+
+
+def _unlink(p: Path) -> None:
+    try:
+        os.unlink(p)
+    except OSError:
+        pass
+
+
+def _check_pos(name: str, v: int | None, lo: int = 1) -> None:
+    if v is not None and v < lo:
+        raise CLIError(f"{name}: expected an integer >= {lo}, got {v}")
+
+
+_METHODS = {"saliency": "saliency", "smoothgrad": "smoothgrad", "ig": "integrated_gradients",
+            "integrated_gradients": "integrated_gradients"}
+
+
+def _attribute(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from acme_fast.io import check_onehot_dtype, open_source
+
+    t0 = time.perf_counter()
+    out = _check_out(args.output, args.force, (".npy", ".npz", ".h5", ".hdf5"))
+    _check_pos("--batch-size", args.batch_size)
+    with open_source(args.seqs, args.seqs_dataset, args.layout, name="seqs") as src:
+        check_onehot_dtype(src)
+        x = src.read(0, src.n_sequences)
+    try:
+        from acme_fast import attribution as af_attr
+    except ImportError as exc:
+        raise CLIError(f"attribute needs TensorFlow: pip install 'acme_fast[tf]' ({exc})") from None
+    model = af_attr.load_model(args.model, builder=args.builder)
+    method = _METHODS[args.method]
+    name = args.dataset or args.method
+    kind = out.suffix.lower()
+    tmp = _tmp_name(out, ".npy" if kind == ".npz" else None)
+    tmp_zip = None
+    try:
+        h5 = dset = arr = None
+        if kind in (".h5", ".hdf5"):
+            try:
+                import h5py
+            except ImportError:
+                raise CLIError("-o: writing .h5 needs h5py: pip install h5py") from None
+            h5 = h5py.File(tmp, "w")
+            dset = h5.create_dataset(name, shape=x.shape, dtype="float32",
+                                     chunks=(min(args.batch_size, x.shape[0]),) + x.shape[1:])
+            dset.attrs["method"] = method
+            dset.attrs["layout"] = args.layout
+            dset.attrs["model"] = str(args.model)
+        else:
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=x.shape)
+        try:
+            with tqdm(total=x.shape[0], desc="attributions", unit="seq", disable=args.quiet, leave=False) as bar:
+                for start, ab in af_attr.iter_attributions(model, x, method=method, batch_size=args.batch_size,
+                                                           layout=args.layout):
+                    n = ab.shape[0]
+                    (dset if dset is not None else arr)[start:start + n] = ab
+                    bar.update(n)
+        finally:
+            if h5 is not None:
+                h5.close()
+            if arr is not None:
+                arr.flush()
+                mm = getattr(arr, "_mmap", None)
+                del arr
+                if mm is not None:
+                    mm.close()
+        if kind == ".npz":
+            import zipfile
+
+            tmp_zip = _tmp_name(out)
+            with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                zf.write(tmp, arcname=f"{name}.npy")
+            _unlink(tmp)
+            tmp, tmp_zip = tmp_zip, None
+        os.replace(tmp, out)
+    except BaseException:
+        _unlink(tmp)
+        if tmp_zip is not None:
+            _unlink(tmp_zip)
+        raise
+    if not args.quiet:
+        print(f"acme-fast attribute: {x.shape[0]} attribution maps ({method}) written to {out} "
+              f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def _write_frame(df: Any, out: Path) -> None:
+    """A DataFrame as CSV or JSON (records), atomically."""
+    tmp = _tmp_name(out, ".tmp")
+    try:
+        if out.suffix.lower() == ".json":
+            rows = [{k: _json_value(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
+            tmp.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        else:
+            df.to_csv(tmp, index=False, lineterminator="\n")
+        os.replace(tmp, out)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def _select(args: argparse.Namespace) -> int:
+    from acme_fast.select import select_models
+
+    out = _check_output(args.output, args.force)
+    if not Path(args.table).is_file():
+        raise CLIError(f"TABLE: no such file: '{args.table}'")
+    cons = args.consistency[0] if len(args.consistency) == 1 else list(args.consistency)
+    try:
+        df = select_models(args.table, performance=args.performance, consistency=cons,
+                           min_performance=args.min_performance, tolerance=args.tolerance,
+                           higher_is_better=not args.lower_is_better)
+    except KeyError as exc:  # a missing column
+        raise CLIError(str(exc.args[0]) if exc.args else str(exc)) from None
+    _write_frame(df, out)
+    if not args.quiet:
+        print(f"acme-fast select: {int(df['kept'].sum())} of {len(df)} model(s) kept; table written to {out}",
+              file=sys.stderr)
+    return 0
+
+
+def _save_figure(fig: Any, out: Path) -> None:
+    tmp = _tmp_name(out)
+    try:
+        fig.savefig(tmp, format=out.suffix.lower()[1:], bbox_inches="tight")
+        os.replace(tmp, out)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def _plot(args: argparse.Namespace) -> int:
+    out = _check_out(args.output, args.force, (".png", ".pdf"))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from acme_fast import plot as af_plot
+    except ImportError as exc:
+        raise CLIError(f"plot needs matplotlib: pip install 'acme_fast[plot]' ({exc})") from None
+    from acme_fast.io import open_source
+    from acme_fast.stream import score_stream
+
+    kind = args.kind
+    if kind in ("kmer", "kattr"):
+        _check_pos("--k", getattr(args, "k", None))
+        if kind == "kmer":
+            res = score_stream(args.attr, args.seqs, metrics=("kmer",), k=args.k, preset=args.preset,
+                               dataset=args.dataset, x_dataset=args.seqs_dataset, layout=args.layout,
+                               progress=not args.quiet)["kmer"]
+            fig = af_plot.plot_kmer_spectrum(res, top=args.top)
+        else:
+            res = score_stream(args.attr, metrics=("kattr",), preset=args.preset, dataset=args.dataset,
+                               layout=args.layout, progress=not args.quiet)["kattr"]
+            fig = af_plot.plot_kattr_density(res, log=args.log)
+    elif kind == "logo":
+        _check_pos("--index", args.index, 0)
+        with open_source(args.seqs, args.seqs_dataset, args.layout, name="seqs") as xs, \
+                open_source(args.attr, args.dataset, args.layout, name="attr") as as_:
+            if not args.index < xs.n_sequences:
+                raise CLIError(f"--index: expected an index < {xs.n_sequences} (the number of sequences), "
+                               f"got {args.index}")
+            if xs.shape != as_.shape:
+                raise CLIError(f"ATTR: shape {as_.shape} differs from SEQS shape {xs.shape}")
+            i = args.index
+            x, a = xs.read(i, i + 1), as_.read(i, i + 1)
+        xm = None
+        if args.ground_truth is not None:
+            with open_source(args.ground_truth, args.ground_truth_dataset, args.layout, name="ground truth") as ms:
+                if ms.shape != xs.shape:
+                    raise CLIError(f"--ground-truth: shape {ms.shape} differs from SEQS shape {xs.shape}")
+                xm = ms.read(i, i + 1)
+        fig = af_plot.plot_attribution_logo(x, a, 0, x_model=xm, layout=args.layout)
+    else:
+        if not Path(args.table).is_file():
+            raise CLIError(f"TABLE: no such file: '{args.table}'")
+        from acme_fast.select import _as_table
+
+        try:
+            fig = af_plot.plot_selection(_as_table(args.table), performance=args.performance,
+                                         consistency=args.consistency, color_by=args.color_by)
+        except KeyError as exc:  # a missing column
+            raise CLIError(str(exc.args[0]) if exc.args else str(exc)) from None
+    _save_figure(fig, out)
+    if not args.quiet:
+        print(f"acme-fast plot {kind}: written to {out}", file=sys.stderr)
+    return 0
+
+
+def _add_model_commands(sub: Any) -> None:
+    layout_kw = {"choices": ("NLC", "NCL"), "default": "NLC", "type": str.upper,
+                 "help": "NLC: (N, L, 4), TensorFlow; NCL: (N, 4, L) (default NLC)"}
+
+    a = sub.add_parser(
+        "attribute", help="compute attribution maps of a Keras model, streamed into a .npy/.npz/.h5 file",
+        description="Attribution maps of MODEL (.keras, .h5, SavedModel) on SEQS, computed batch by batch and "
+                    "written to OUT as they come (the whole array is never in memory). Needs TensorFlow.",
+    )
+    a.add_argument("model", metavar="MODEL", help="saved Keras model (.keras, .h5, SavedModel directory)")
+    a.add_argument("seqs", metavar="SEQS", help="one-hot sequences (.npy, .npz, .h5, .zarr) or FASTA")
+    a.add_argument("-o", "--output", required=True, metavar="OUT", help="output: .npy, .npz or .h5")
+    a.add_argument("--method", choices=("saliency", "smoothgrad", "ig"), default="saliency",
+                   help="attribution method (default saliency; ig: integrated gradients)")
+    a.add_argument("--builder", metavar="MODULE:FUNCTION",
+                   help="function that builds the architecture, for weights-only model files")
+    a.add_argument("--batch-size", type=int, default=256, metavar="N", help="sequences per batch (default 256)")
+    a.add_argument("--layout", **layout_kw)
+    a.add_argument("--dataset", metavar="NAME",
+                   help="dataset name in an .h5 output / member name in an .npz output (default: the method)")
+    a.add_argument("--seqs-dataset", metavar="NAME", help="dataset / member / array of SEQS")
+    a.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary line")
+    a.add_argument("--force", "-f", action="store_true", help="overwrite OUT if it exists")
+    a.set_defaults(func=_attribute)
+
+    s = sub.add_parser(
+        "select", help="select models from a score table: keep the good performers, rank by consistency",
+        description="Read a table (one row per model: .csv or .json, e.g. from 'acme-fast score'), keep the "
+                    "models whose performance passes --min-performance / --tolerance, rank them by consistency "
+                    "and flag the Pareto front. Adds the columns kept, rank and pareto.",
+    )
+    s.add_argument("table", metavar="TABLE", help="table with one row per model (.csv or .json)")
+    s.add_argument("--performance", required=True, metavar="COL", help="column of the performance score")
+    s.add_argument("--consistency", required=True, nargs="+", metavar="COL",
+                   help="consistency column(s) (e.g. kmer_kld kattr_kld)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--min-performance", type=float, metavar="X", help="keep models with performance >= X")
+    g.add_argument("--tolerance", type=float, metavar="X",
+                   help="keep models with performance within X of the best")
+    s.add_argument("--lower-is-better", action="store_true", help="performance is a loss (lower is better)")
+    s.add_argument("-o", "--output", required=True, metavar="OUT", help="output table: .csv or .json")
+    s.add_argument("--quiet", "-q", action="store_true", help="no summary line")
+    s.add_argument("--force", "-f", action="store_true", help="overwrite OUT if it exists")
+    s.set_defaults(func=_select)
+
+    p = sub.add_parser("plot", help="figures: k-mer spectrum, k-attr density, attribution logo, selection",
+                       description="Write a figure (.png or .pdf). Needs matplotlib (pip install 'acme_fast[plot]').")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("-o", "--output", required=True, metavar="FIG", help="output figure: .png or .pdf")
+        q.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary line")
+        q.add_argument("--force", "-f", action="store_true", help="overwrite FIG if it exists")
+        q.set_defaults(func=_plot)
+
+    def attr_args(q: argparse.ArgumentParser, seqs: bool) -> None:
+        q.add_argument("attr", metavar="ATTR", help="attribution file (.npy, .npz, .h5, .zarr)")
+        if seqs:
+            q.add_argument("--seqs", required=True, metavar="SEQS", help="one-hot sequences (or FASTA)")
+            q.add_argument("--seqs-dataset", metavar="NAME", help="dataset / member / array of --seqs")
+        q.add_argument("--dataset", metavar="NAME", help="dataset / member / array of ATTR")
+        q.add_argument("--layout", **layout_kw)
+
+    k = kinds.add_parser("kmer", help="k-mer spectrum of the attributed intervals against the prior")
+    attr_args(k, True)
+    k.add_argument("--k", type=int, default=6, help="k-mer length (default 6)")
+    k.add_argument("--top", type=int, default=10, help="k-mers to label (default 10)")
+    k.add_argument("--preset", choices=("paper", "acme"), default="paper")
+    common(k)
+    t = kinds.add_parser("kattr", help="angular density of the k-attr-mean metric")
+    attr_args(t, False)
+    t.add_argument("--preset", choices=("paper", "acme"), default="paper")
+    t.add_argument("--log", action="store_true", help="logarithmic colour scale")
+    common(t)
+    lg = kinds.add_parser("logo", help="attribution logo of one sequence (grad x input)")
+    attr_args(lg, True)
+    lg.add_argument("--index", type=int, required=True, metavar="I", help="index of the sequence")
+    lg.add_argument("--ground-truth", metavar="X_MODEL", help="per-position base probabilities (synthetic data)")
+    lg.add_argument("--ground-truth-dataset", metavar="NAME", help="dataset / member / array of --ground-truth")
+    common(lg)
+    sel = kinds.add_parser("selection", help="performance against consistency, one point per model")
+    sel.add_argument("table", metavar="TABLE", help="table with one row per model (.csv or .json)")
+    sel.add_argument("--performance", required=True, metavar="COL")
+    sel.add_argument("--consistency", required=True, metavar="COL")
+    sel.add_argument("--color-by", metavar="COL", help="column that colours the points")
+    common(sel)

@@ -1,0 +1,440 @@
+"""Score models end to end: attributions computed batch by batch and streamed into the metrics.
+
+:func:`score_model` runs :func:`acme_fast.attribution.iter_attributions` in a producer thread
+(one batch ahead: the model computes batch i+1 while the C++ kernels score batch i; both
+release the GIL) and feeds each batch to :class:`~acme_fast.KmerAccumulator`,
+:class:`~acme_fast.KattrAccumulator` and, with ``x_model``, the ground-truth scores. The whole
+attribution array is never held in memory unless ``keep_attributions=True``; the two-pass
+k-attr metric (global threshold scope, preset "acme") spools the batches to a temporary
+``.npy`` file and reads them back for its second pass. The results equal (``==``) those of
+:func:`~acme_fast.kmer_kld`, :func:`~acme_fast.kattr_kld` and
+:func:`~acme_fast.groundtruth_scores` on the materialised attributions.
+
+Importing this module does not import TensorFlow; calling :func:`score_model` does.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._validate import check_int, check_layout, check_preset
+from .groundtruth import groundtruth_scores
+from .io import open_source
+from .kattr import KattrAccumulator
+from .kmer import KmerAccumulator
+from .stream import _Prefetch, score_row, split_metric_kwargs
+
+__all__ = ["score_model", "score_models", "label_metrics", "auroc", "average_precision", "groundtruth_stream"]
+
+_METRICS = ("kmer", "kattr")
+
+
+# ------------------------------------------------------------------------------ label metrics
+def _binary_curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative true and false positives at each distinct score, highest first (sklearn's rule)."""
+    order = np.argsort(s, kind="mergesort")[::-1]
+    s = s[order]
+    y = y[order]
+    distinct = np.where(np.diff(s))[0]
+    idx = np.r_[distinct, y.size - 1]
+    tps = np.cumsum(y, dtype=np.float64)[idx]
+    fps = 1.0 + idx - tps
+    return tps, fps
+
+
+def auroc(y: Any, score: Any) -> float:
+    """Area under the ROC curve, trapezoid rule over distinct scores (as ``sklearn.metrics.roc_auc_score``).
+
+    NaN when ``y`` has only one class.
+    """
+    y = np.asarray(y, dtype=np.float64).ravel()
+    s = np.asarray(score, dtype=np.float64).ravel()
+    tps, fps = _binary_curve(y, s)
+    if tps[-1] == 0 or fps[-1] == 0:
+        return float("nan")
+    tpr = np.r_[0.0, tps] / tps[-1]
+    fpr = np.r_[0.0, fps] / fps[-1]
+    return float(np.trapezoid(tpr, fpr) if hasattr(np, "trapezoid") else np.trapz(tpr, fpr))
+
+
+def average_precision(y: Any, score: Any) -> float:
+    """Area under the precision-recall curve as ``sklearn.metrics.average_precision_score``:
+    ``sum_n (R_n - R_{n-1}) P_n`` over distinct scores. NaN without positives."""
+    y = np.asarray(y, dtype=np.float64).ravel()
+    s = np.asarray(score, dtype=np.float64).ravel()
+    tps, fps = _binary_curve(y, s)
+    if tps[-1] == 0:
+        return float("nan")
+    precision = tps / (tps + fps)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _nanmean(v: Any) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(np.nanmean(v)) if len(v) else float("nan")
+
+
+def label_metrics(y: Any, pred: Any) -> dict[str, float]:
+    """Model performance on labels ``y``: binary -> ``auroc``, ``aupr``; continuous -> ``pearson_r``.
+
+    ``y`` and ``pred`` have shape (N,) or (N, T); with several tasks the metric is the mean over
+    tasks (NaN tasks, with one class only, are skipped). Labels are binary when every value
+    is 0 or 1.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(pred, dtype=np.float64)
+    if y.ndim == 1:
+        y = y[:, None]
+    if p.ndim == 1:
+        p = p[:, None]
+    if p.ndim > 2:
+        p = p.reshape(p.shape[0], -1)
+    if y.shape != p.shape:
+        raise ValueError(f"y: expected labels of the predictions' shape {p.shape}, got {y.shape}")
+    if not np.isfinite(y).all():
+        raise ValueError("y: expected finite labels")
+    if np.isin(y, (0.0, 1.0)).all():
+        return {"auroc": _nanmean([auroc(y[:, t], p[:, t]) for t in range(y.shape[1])]),
+                "aupr": _nanmean([average_precision(y[:, t], p[:, t]) for t in range(y.shape[1])])}
+    rs = []
+    for t in range(y.shape[1]):
+        a, b = y[:, t] - y[:, t].mean(), p[:, t] - p[:, t].mean()
+        den = np.sqrt((a * a).sum() * (b * b).sum())
+        rs.append(float((a * b).sum() / den) if den > 0 else float("nan"))
+    return {"pearson_r": _nanmean(rs)}
+
+
+# ------------------------------------------------------------------------------ helpers
+def _as_array(x: Any, layout: str, name: str, dataset: str | None = None) -> np.ndarray:
+    """An in-memory array from an array or a file (one-hot sequences / x_model are small)."""
+    if isinstance(x, (str, os.PathLike)):
+        with open_source(x, dataset, layout, name=name) as src:
+            return src.read(0, src.n_sequences)
+    return np.asarray(x)
+
+
+def _check_metrics(metrics: Any) -> tuple[str, ...]:
+    if metrics is None:
+        return ()
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    ms = tuple(metrics)
+    bad = [m for m in ms if m not in _METRICS]
+    if bad:
+        raise ValueError(f"metrics: expected a subset of {_METRICS}, got {metrics!r}")
+    return tuple(m for m in _METRICS if m in ms)
+
+
+class _Spool:
+    """Attribution batches written to a temporary .npy file (pass 0), read back for pass 1."""
+
+    def __init__(self, shape: tuple, dtype: np.dtype) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="acme_fast_spool_")
+        self.arr = np.lib.format.open_memmap(Path(self._dir.name) / "attr.npy", mode="w+", dtype=dtype,
+                                             shape=shape)
+
+    def close(self) -> None:
+        if self.arr is not None:
+            mm = getattr(self.arr, "_mmap", None)
+            self.arr = None
+            if mm is not None:
+                mm.close()
+        self._dir.cleanup()
+
+
+def _batches_of(arr: np.ndarray, bs: int) -> Iterator[tuple[int, np.ndarray]]:
+    for s in range(0, arr.shape[0], bs):
+        yield s, np.ascontiguousarray(arr[s:s + bs])
+
+
+# ------------------------------------------------------------------------------ score_model
+def _default_threads() -> int | None:
+    """Kernel threads while a model runs: all cores when TensorFlow has a GPU, else one.
+
+    On a CPU-only TensorFlow the model already uses every core; OpenMP threads of the kernels
+    (which spin-wait between batches) would then slow the model down more than they gain,
+    while one thread scores a batch in a small fraction of the model's time. Results do not
+    depend on the thread count.
+    """
+    import tensorflow as tf
+
+    return None if tf.config.list_physical_devices("GPU") else 1
+
+
+def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = _METRICS, x_model: Any = None,
+                y: Any = None, batch_size: int = 256, keep_attributions: bool = False, preset: str = "paper",
+                layout: str = "NLC", builder: Any = None, progress: bool = True, n_threads: int | None = None,
+                method_kwargs: dict[str, Any] | None = None, gt_threshold: float = 0.1, gt_top_k: int = 10,
+                **metric_kwargs: Any) -> dict[str, Any]:
+    """Consistency (and optionally ground-truth and label) scores of one model, streamed.
+
+    Parameters
+    ----------
+    model : keras.Model, str or path
+        A model or a saved model (``.keras``, ``.h5``, SavedModel); see
+        :func:`acme_fast.attribution.load_model` (``builder`` rebuilds an architecture for
+        weights-only files).
+    x : array_like or path, shape (N, L, 4) or (N, 4, L)
+        One-hot sequences (held in memory; an array file or FASTA is read whole).
+    method : {"saliency", "smoothgrad", "integrated_gradients"/"ig"}
+        Attribution method of :func:`acme_fast.attribution.iter_attributions`.
+    metrics : sequence of {"kmer", "kattr"}
+        Consistency metrics (default both; may be empty when ``x_model`` or ``y`` is given).
+    x_model : array_like or path, same shape as ``x``, optional
+        Ground-truth base probabilities: adds ``gt_auroc``, ``gt_auprc``, ``gt_snr``
+        (nan-means over the sequences of :func:`~acme_fast.groundtruth_scores`).
+    y : array_like, shape (N,) or (N, T), optional
+        Labels: adds ``auroc`` and ``aupr`` (binary 0/1 labels; sklearn's
+        ``roc_auc_score`` / ``average_precision_score``) or ``pearson_r`` (continuous) of the
+        model's predictions on ``x``. The predictions come from a separate forward pass
+        (``model.predict``, same ``batch_size``) before the attributions; with
+        ``method_kwargs={"output": i}`` column ``i`` is used.
+    batch_size : int
+        Sequences per attribution batch (the metrics see the same batches).
+    keep_attributions : bool
+        Also return the whole attribution array (``"attributions"``, float32, caller's layout).
+    preset : {"paper", "acme"}
+    layout : {"NLC", "NCL"}
+        Layout of ``x``, ``x_model`` and the attributions.
+    builder : callable or "module:function", optional
+        Passed to :func:`acme_fast.attribution.load_model`.
+    progress : bool
+        tqdm progress bar over sequences (both passes when there are two).
+    n_threads : int, optional
+        Kernel threads. Default: all cores when TensorFlow has a GPU, one thread on a
+        CPU-only TensorFlow (the model's own thread pool has the cores; see
+        ``benchmarks/RESULTS.md``). Results do not depend on it.
+    method_kwargs : dict, optional
+        Extra keyword arguments of the attribution method (``output``, ``n_samples``, ...).
+    gt_threshold, gt_top_k :
+        ``threshold`` and ``top_k`` of :func:`~acme_fast.groundtruth_scores`.
+    **metric_kwargs
+        Metric parameters, as in :func:`acme_fast.stream.score_stream` (``k``, ``quantile``,
+        ``window``, ``kmer_quantile``, ...).
+
+    Returns
+    -------
+    dict
+        ``n_sequences``, ``length``, ``method``, ``kmer_kld``, ``kmer_n_intervals``,
+        ``kmer_n_nucleotides``, ``kattr_kld``, ``kattr_n_points`` (metrics asked for),
+        ``gt_auroc``, ``gt_auprc``, ``gt_snr`` (with ``x_model``), ``auroc``, ``aupr`` or
+        ``pearson_r`` (with ``y``), ``preset``, ``layout``, the resolved metric parameters
+        (``kmer_k``, ``kattr_window``, ...), ``seconds`` and, with ``keep_attributions``,
+        ``attributions``.
+    """
+    from . import attribution as af_attr  # imports TensorFlow
+
+    t0 = time.perf_counter()
+    ms = _check_metrics(metrics)
+    check_preset(preset)
+    ncl = check_layout(layout)
+    batch_size = check_int("batch_size", batch_size, 1)
+    if not ms and x_model is None and y is None:
+        raise ValueError("metrics: nothing to compute; ask for 'kmer'/'kattr' or pass x_model or y")
+    kmer_kw, kattr_kw = split_metric_kwargs(metric_kwargs)
+    method_kwargs = dict(method_kwargs or {})
+
+    xa = _as_array(x, layout, "x")
+    if xa.ndim != 3 or xa.shape[1 if ncl else 2] != 4:
+        want = "(N, 4, L)" if ncl else "(N, L, 4)"
+        raise ValueError(f"x: expected one-hot sequences of shape {want} (layout {layout.upper()}), "
+                         f"got shape {xa.shape}")
+    N = xa.shape[0]
+    L = xa.shape[2] if ncl else xa.shape[1]
+    xm = None
+    if x_model is not None:
+        xm = _as_array(x_model, layout, "x_model")
+        if xm.shape != xa.shape:
+            raise ValueError(f"x_model: expected the shape of x {xa.shape}, got {xm.shape}")
+    if n_threads is None:
+        n_threads = _default_threads()
+    common = {"preset": preset, "layout": layout, "n_threads": n_threads}
+    kmer_acc = KmerAccumulator(**kmer_kw, **common) if "kmer" in ms else None
+    kattr_kw.setdefault("two_pass", True)
+    kattr_acc = KattrAccumulator(**kattr_kw, **common) if "kattr" in ms else None
+    if kmer_acc is not None and L < kmer_acc.k:
+        raise ValueError(f"x: sequence length L={L} is shorter than k={kmer_acc.k}; expected L >= k")
+    if kattr_acc is not None and L < kattr_acc.params.window:
+        raise ValueError(f"x: sequence length L={L} is shorter than window={kattr_acc.params.window}")
+    yl = None
+    if y is not None:
+        yl = np.asarray(y)
+        if yl.shape[0] != N:
+            raise ValueError(f"y: expected {N} labels (one per sequence), got shape {yl.shape}")
+
+    m = af_attr.load_model(model, builder=builder)
+    rec: dict[str, Any] = {"n_sequences": int(N), "length": int(L), "method": method}
+
+    if yl is not None:  # separate forward pass: iter_attributions yields attributions only
+        xp = np.swapaxes(xa, 1, 2) if ncl else xa
+        pred = np.asarray(m.predict(np.ascontiguousarray(xp, dtype=np.float32), batch_size=batch_size, verbose=0))
+        out = method_kwargs.get("output")
+        if out is not None:
+            pred = pred.reshape(N, -1)[:, out]
+        elif pred.ndim == 2 and yl.ndim == 1 and pred.shape[1] == 1:
+            pred = pred[:, 0]
+        rec.update(label_metrics(yl, pred))
+
+    n_passes = kattr_acc.n_passes if kattr_acc is not None else 1
+    need_attr = bool(ms) or xm is not None or keep_attributions
+    kept = spool = None
+    if keep_attributions:
+        kept = np.empty(xa.shape, dtype=np.float32)
+    gt_parts: dict[str, list[np.ndarray]] = {"auroc": [], "auprc": [], "snr": []}
+    try:
+        if need_attr:
+            with tqdm(total=N * n_passes, desc=str(getattr(m, "name", "model")), unit="seq", disable=not progress,
+                      leave=False, dynamic_ncols=True) as bar:
+                gen = af_attr.iter_attributions(m, xa, method=method, batch_size=batch_size, layout=layout,
+                                                **method_kwargs)
+                producer = _Prefetch(gen, depth=2)
+                try:
+                    for start, ab in producer:
+                        ab = np.asarray(ab)
+                        n = ab.shape[0]
+                        if kept is not None:
+                            kept[start:start + n] = ab
+                        elif n_passes == 2:
+                            if spool is None:
+                                spool = _Spool(xa.shape, ab.dtype)
+                            spool.arr[start:start + n] = ab
+                        xb = xa[start:start + n]
+                        if kmer_acc is not None:
+                            kmer_acc.update(xb, ab)
+                        if kattr_acc is not None:
+                            kattr_acc.update(ab)
+                        if xm is not None:
+                            g = groundtruth_scores(xb, ab, xm[start:start + n], threshold=gt_threshold,
+                                                   top_k=gt_top_k, layout=layout, n_threads=n_threads)
+                            for k in gt_parts:
+                                gt_parts[k].append(getattr(g, k))
+                        bar.update(n)
+                finally:
+                    producer.close()
+                if n_passes == 2:
+                    kattr_acc.next_pass()
+                    bar.set_description(f"{getattr(m, 'name', 'model')} (pass 2/2)")
+                    src = kept if kept is not None else spool.arr
+                    for _, ab in _batches_of(src, batch_size):
+                        kattr_acc.update(ab)
+                        bar.update(ab.shape[0])
+    finally:
+        if spool is not None:
+            spool.close()
+
+    results: dict[str, Any] = {}
+    if kmer_acc is not None:
+        results["kmer"] = kmer_acc.result()
+    if kattr_acc is not None:
+        results["kattr"] = kattr_acc.result()
+    row = score_row("", xa.shape, results, preset=preset, layout=layout, **metric_kwargs)
+    for k in ("attr", "n_sequences", "length"):
+        row.pop(k)
+    scores = {k: v for k, v in row.items() if k.endswith(("_kld", "_n_intervals", "_n_nucleotides", "_n_points"))}
+    params = {k: v for k, v in row.items() if k not in scores}
+    rec.update(scores)
+    if xm is not None:
+        rec.update(gt_auroc=_nanmean(np.concatenate(gt_parts["auroc"])),
+                   gt_auprc=_nanmean(np.concatenate(gt_parts["auprc"])),
+                   gt_snr=_nanmean(np.concatenate(gt_parts["snr"])))
+    rec.update(params)
+    rec["seconds"] = time.perf_counter() - t0
+    if keep_attributions:
+        rec["attributions"] = kept
+    return rec
+
+
+def score_models(models: Any, x: Any, *, builder: Any = None, progress: bool = True, **kwargs: Any):
+    """:func:`score_model` for several models: a DataFrame, one row per model.
+
+    Parameters
+    ----------
+    models : mapping name -> model or path, or a sequence of paths (named by file stem)
+    x : array_like or path
+        One-hot sequences, shared by all models (read once).
+    builder, progress, **kwargs
+        As :func:`score_model` (``progress`` also shows a bar over the models).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model`` and the keys of :func:`score_model`'s records (without
+        ``attributions``, which a table cannot hold: use :func:`score_model` for those).
+    """
+    import pandas as pd
+
+    if isinstance(models, Mapping):
+        items = list(models.items())
+    elif isinstance(models, (str, os.PathLike)):
+        items = [(Path(models).stem, models)]
+    else:
+        items = []
+        for mdl in models:
+            if not isinstance(mdl, (str, os.PathLike)):
+                raise TypeError("models: a list must hold paths; pass a dict name -> model for model objects")
+            items.append((Path(mdl).stem, mdl))
+        names = [n for n, _ in items]
+        if len(set(names)) != len(names):
+            raise ValueError(f"models: file stems are not unique ({names}); pass a dict name -> path")
+    if not items:
+        raise ValueError("models: expected at least one model")
+    kwargs.pop("keep_attributions", None)
+    layout = kwargs.get("layout", "NLC")
+    xa = _as_array(x, layout, "x")
+    if kwargs.get("x_model") is not None:
+        kwargs["x_model"] = _as_array(kwargs["x_model"], layout, "x_model")
+    rows = []
+    for name, mdl in tqdm(items, desc="models", unit="model", disable=not progress, leave=False):
+        rec = score_model(mdl, xa, builder=builder, progress=progress, **kwargs)
+        rows.append({"model": str(name), **rec})
+    return pd.DataFrame(rows)
+
+
+def groundtruth_stream(attr: Any, x: Any, x_model: Any, *, batch_size: int | None = None, layout: str = "NLC",
+                       dataset: str | None = None, x_dataset: str | None = None, x_model_dataset: str | None = None,
+                       threshold: float = 0.1, top_k: int = 10, n_threads: int | None = None,
+                       progress: bool = False) -> dict[str, float]:
+    """Ground-truth means (``gt_auroc``, ``gt_auprc``, ``gt_snr``) of attributions streamed from files.
+
+    Equal to the means of :func:`~acme_fast.groundtruth_scores` on the whole arrays.
+    """
+    from .io import check_pair, default_batch_size
+
+    with ExitStack() as stack:
+        def _open(src: Any, ds: str | None, name: str) -> Any:
+            s = open_source(src, ds, layout, name=name)
+            if s is not src:  # opened here: closed here
+                stack.callback(s.close)
+            return s
+
+        a_src = _open(attr, dataset, "attr")
+        x_src = _open(x, x_dataset, "seqs")
+        m_src = _open(x_model, x_model_dataset, "ground truth")
+        check_pair(x_src, a_src)
+        check_pair(x_src, m_src)
+        bs = batch_size or default_batch_size(a_src, x_src, m_src)
+        parts: dict[str, list[np.ndarray]] = {"auroc": [], "auprc": [], "snr": []}
+        N = a_src.n_sequences
+        with tqdm(total=N, desc="ground truth", unit="seq", disable=not progress, leave=False) as bar:
+            for s in range(0, N, bs):
+                e = min(N, s + bs)
+                g = groundtruth_scores(x_src.read(s, e), a_src.read(s, e), m_src.read(s, e), threshold=threshold,
+                                       top_k=top_k, layout=layout, n_threads=n_threads)
+                for k in parts:
+                    parts[k].append(getattr(g, k))
+                bar.update(e - s)
+    return {"gt_auroc": _nanmean(np.concatenate(parts["auroc"])),
+            "gt_auprc": _nanmean(np.concatenate(parts["auprc"])),
+            "gt_snr": _nanmean(np.concatenate(parts["snr"]))}
