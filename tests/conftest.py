@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +64,10 @@ def golden_params(kind):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def run_python(code: str) -> None:
+    """Run code in a fresh interpreter, from a directory outside the repository, so that the
+    installed package is imported (from the repository root, the uncompiled source tree would be)."""
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=d)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -324,17 +325,11 @@ def test_bad_inputs(model1, model2, x):
 
 
 def test_import_acme_fast_does_not_import_tensorflow():
-    import subprocess
-    import sys
-
     code = "import sys, acme_fast; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run_python(code)
 
 
 def test_missing_tensorflow_message():
-    import subprocess
-    import sys
-
     code = (
         "import sys; sys.modules['tensorflow'] = None\n"
         "import numpy as np; from acme_fast import attribution as at\n"
@@ -345,4 +340,4 @@ def test_missing_tensorflow_message():
         "else:\n"
         "    raise SystemExit('no ImportError')\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run_python(code)

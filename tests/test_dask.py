@@ -3,12 +3,11 @@ and file split must give exactly (==) the single-process result."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import attribution, onehot, to_ncl
+from conftest import attribution, onehot, run_python, to_ncl
 
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
@@ -193,7 +192,6 @@ def test_missing_dask_message(monkeypatch):
         afd._import_dask()
 
 
-def test_import_acme_fast_does_not_import_dask(tmp_path):
+def test_import_acme_fast_does_not_import_dask():
     code = "import sys, acme_fast, acme_fast.dask; assert 'dask' not in sys.modules, 'dask imported'"
-    # cwd away from the repository, so the installed package is imported, not the source tree
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    run_python(code)

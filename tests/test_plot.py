@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_python
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -195,4 +193,4 @@ def test_errors(kmer, kattr, tmp_path):
 
 def test_import_acme_fast_does_not_import_matplotlib():
     code = "import sys, acme_fast; acme_fast.select_models; assert 'matplotlib' not in sys.modules, 'mpl'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run_python(code)
