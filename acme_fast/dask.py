@@ -30,7 +30,7 @@ import numpy as np
 from ._validate import check_int, check_layout, check_preset
 from .kattr import KattrAccumulator
 from .kmer import KmerAccumulator
-from .stream import score_row, split_metric_kwargs
+from .stream import check_metrics, score_row, split_metric_kwargs
 
 __all__ = ["score_array", "score_files"]
 
@@ -63,19 +63,6 @@ def _import_distributed() -> Any:
 
 
 # ----------------------------------------------------------------------------- parameters
-
-
-def _check_metrics(metrics: Any) -> tuple:
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    try:
-        ms = tuple(metrics)
-    except TypeError:
-        raise TypeError(f"metrics: expected a sequence of 'kmer' and/or 'kattr', got {metrics!r}") from None
-    bad = [m for m in ms if m not in _METRICS]
-    if bad or not ms:
-        raise ValueError(f"metrics: expected one or both of {_METRICS}, got {metrics!r}")
-    return tuple(m for m in _METRICS if m in ms)  # fixed order, no duplicates
 
 
 def _metric_kwargs(metrics: tuple, preset: str, layout: str, n_threads: int | None,
@@ -332,7 +319,7 @@ def score_array(attr: Any, x: Any = None, *, metrics: Sequence[str] = ("kmer", "
     dask = _import_dask()
     import dask.array as da
 
-    metrics = _check_metrics(metrics)
+    metrics = check_metrics(metrics)
     split_every = _check_split_every(split_every)
     specs = _metric_kwargs(metrics, preset, layout, n_threads, metric_kwargs)
     attr = _as_dask(da, attr, "attr")
@@ -421,7 +408,7 @@ def score_files(attr_paths: str | os.PathLike | Iterable[str | os.PathLike], seq
         resolved parameters prefixed with the metric (``kmer_k``, ``kattr_window``, ...).
     """
     dask = _import_dask()
-    metrics = _check_metrics(metrics)
+    metrics = check_metrics(metrics)
     split_every = _check_split_every(split_every)
     specs = _metric_kwargs(metrics, preset, layout, n_threads, metric_kwargs)
     check_layout(layout)

@@ -50,6 +50,7 @@ __all__ = [
     "default_batch_size",
     "read_fasta",
     "BATCH_BYTES",
+    "open_in",
 ]
 
 #: Target size in bytes of one batch (all inputs of a step together).
@@ -400,6 +401,15 @@ for _i, _c in enumerate(b"ACGT"):
     _LUT[_c + 32] = _i  # lower case
 _LUT[ord("N")] = _LUT[ord("n")] = 4
 _EYE = np.eye(5, 4, dtype=np.uint8)  # code 4 (N) -> all-zero row
+
+
+def open_in(stack: Any, source: Any, dataset: str | None, layout: str, name: str) -> ArraySource:
+    """:func:`open_source`, with the source closed when ``stack`` (a contextlib.ExitStack)
+    closes if it was opened here (a source passed in stays open)."""
+    src = open_source(source, dataset, layout, name=name)
+    if src is not source:
+        stack.callback(src.close)
+    return src
 
 
 def read_fasta(path: str | os.PathLike, *, layout: str = "NLC", name: str = "seqs") -> np.ndarray:

@@ -29,14 +29,14 @@ from tqdm.auto import tqdm
 
 from ._validate import check_int, check_layout, check_preset
 from .groundtruth import groundtruth_scores
-from .io import open_source
+from .io import open_in, open_source
 from .kattr import KattrAccumulator
 from .kmer import KmerAccumulator
-from .stream import _Prefetch, score_row, split_metric_kwargs
+from .stream import METRICS as _METRICS
+from .stream import _Prefetch, check_metrics, score_row, split_metric_kwargs
 
 __all__ = ["score_model", "score_models", "label_metrics", "auroc", "average_precision", "groundtruth_stream"]
 
-_METRICS = ("kmer", "kattr")
 
 
 # ------------------------------------------------------------------------------ label metrics
@@ -123,18 +123,6 @@ def _as_array(x: Any, layout: str, name: str, dataset: str | None = None) -> np.
         with open_source(x, dataset, layout, name=name) as src:
             return src.read(0, src.n_sequences)
     return np.asarray(x)
-
-
-def _check_metrics(metrics: Any) -> tuple[str, ...]:
-    if metrics is None:
-        return ()
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    ms = tuple(metrics)
-    bad = [m for m in ms if m not in _METRICS]
-    if bad:
-        raise ValueError(f"metrics: expected a subset of {_METRICS}, got {metrics!r}")
-    return tuple(m for m in _METRICS if m in ms)
 
 
 class _Spool:
@@ -237,7 +225,7 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
     from . import attribution as af_attr  # imports TensorFlow
 
     t0 = time.perf_counter()
-    ms = _check_metrics(metrics)
+    ms = check_metrics(metrics, allow_empty=True)
     check_preset(preset)
     ncl = check_layout(layout)
     batch_size = check_int("batch_size", batch_size, 1)
@@ -414,10 +402,7 @@ def groundtruth_stream(attr: Any, x: Any, x_model: Any, *, batch_size: int | Non
 
     with ExitStack() as stack:
         def _open(src: Any, ds: str | None, name: str) -> Any:
-            s = open_source(src, ds, layout, name=name)
-            if s is not src:  # opened here: closed here
-                stack.callback(s.close)
-            return s
+            return open_in(stack, src, ds, layout, name)
 
         a_src = _open(attr, dataset, "attr")
         x_src = _open(x, x_dataset, "seqs")

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ._results import KattrResult, KmerResult
 from ._validate import check_int, check_preset
-from .io import ArraySource, check_attr_dtype, check_onehot_dtype, check_pair, default_batch_size, open_source
+from .io import ArraySource, check_attr_dtype, check_onehot_dtype, check_pair, default_batch_size, open_in
 from .kattr import KattrAccumulator
 from .kmer import KmerAccumulator
 
@@ -42,7 +42,10 @@ ROW_KEYS = (
 )
 
 
-def _check_metrics(metrics: Any) -> tuple[str, ...]:
+def check_metrics(metrics: Any, *, allow_empty: bool = False) -> tuple[str, ...]:
+    """The metric names asked for, validated, in a fixed order without duplicates."""
+    if metrics is None and allow_empty:
+        return ()
     if isinstance(metrics, str):
         metrics = (metrics,)
     try:
@@ -50,7 +53,7 @@ def _check_metrics(metrics: Any) -> tuple[str, ...]:
     except TypeError:
         raise TypeError(f"metrics: expected a sequence of names from {METRICS}, got {metrics!r}") from None
     bad = [m for m in ms if m not in METRICS]
-    if bad or not ms:
+    if bad or (not ms and not allow_empty):
         raise ValueError(f"metrics: expected one or more of {METRICS}, got {metrics!r}")
     return tuple(m for m in METRICS if m in ms)
 
@@ -207,7 +210,7 @@ def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: st
     >>> res = score_stream("attr.h5", "seqs.npy", dataset="saliency", layout="NCL")  # doctest: +SKIP
     >>> res["kmer"].kld, res["kattr"].kld                                             # doctest: +SKIP
     """
-    ms = _check_metrics(metrics)
+    ms = check_metrics(metrics)
     check_preset(preset)
     if "kmer" in ms and x is None:
         raise ValueError("x: the k-mer KLD needs the one-hot sequences; pass x (--seqs) or metrics=('kattr',)")
@@ -217,10 +220,7 @@ def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: st
 
     with ExitStack() as stack:
         def _open(src: Any, ds: str | None, name: str) -> ArraySource:
-            s = open_source(src, ds, layout, name=name)
-            if s is not src:  # opened here: closed here
-                stack.callback(s.close)
-            return s
+            return open_in(stack, src, ds, layout, name)
 
         a_src = _open(attr, dataset, "attr")
         check_attr_dtype(a_src)
