@@ -111,6 +111,9 @@ py::dict hist_dict(const std::vector<FixedSum>& hist, i64 n_points, double cutof
     return d;
 }
 
+// (N, L) of attributions for the k-attr kernels: 3-D, 4 channels, at least one point per sequence.
+std::pair<i64, i64> check_kattr_input(const py::array& attr, const KattrConfig& cfg, bool ncl);
+
 KattrConfig make_cfg(bool acme, int window, double quantile, double bin_width, int n_bins, int weight) {
     require(window >= 1, "window: expected >= 1");
     require(quantile > 0 && quantile < 1, "quantile: expected a value in (0, 1)");
@@ -124,6 +127,12 @@ KattrConfig make_cfg(bool acme, int window, double quantile, double bin_width, i
     cfg.n_bins = n_bins;
     cfg.weight = static_cast<Weight>(weight);
     return cfg;
+}
+
+std::pair<i64, i64> check_kattr_input(const py::array& attr, const KattrConfig& cfg, bool ncl) {
+    auto nl = check_3d(attr, ncl, "attr");
+    require(kattr_points_per_seq(cfg, nl.second) >= 1, "attr: sequence length must be >= window");
+    return nl;
 }
 
 // ---------------------------------------------------------------------------
@@ -222,8 +231,7 @@ py::tuple kld_counts_py(const py::array_t<i64, py::array::c_style>& counts,
 py::dict kattr_hist_py(const py::array& attr, bool acme, int window, double quantile, double bin_width, int n_bins,
                        int weight, bool global_scope, bool ncl, int n_threads) {
     const KattrConfig cfg = make_cfg(acme, window, quantile, bin_width, n_bins, weight);
-    auto [N, L] = check_3d(attr, ncl, "attr");
-    require(kattr_points_per_seq(cfg, L) >= 1, "attr: sequence length must be >= window");
+    auto [N, L] = check_kattr_input(attr, cfg, ncl);
     const AType at = atype(attr);
     std::vector<FixedSum> hist(static_cast<size_t>(n_bins) * n_bins);
     i64 n_points = 0;
@@ -291,8 +299,7 @@ py::tuple kattr_stream_keys_py(const py::array& attr, bool acme, int window, dou
                                       int n_bins, int weight, bool ncl, int n_threads,
                                       py::array_t<i64, py::array::c_style> keys) {
     const KattrConfig cfg = make_cfg(acme, window, quantile, bin_width, n_bins, weight);
-    auto [N, L] = check_3d(attr, ncl, "attr");
-    require(kattr_points_per_seq(cfg, L) >= 1, "attr: sequence length must be >= window");
+    auto [N, L] = check_kattr_input(attr, cfg, ncl);
     require(keys.ndim() == 1 && keys.shape(0) == static_cast<py::ssize_t>(kStreamKeys), "keys: expected 2**20 counts");
     const AType at = atype(attr);
     i64* kp = keys.mutable_data();
@@ -318,8 +325,7 @@ py::tuple kattr_stream_plan_py(const py::array_t<i64, py::array::c_style>& keys,
 py::dict kattr_stream_bin_py(const py::array& attr, bool acme, int window, double quantile, double bin_width,
                              int n_bins, int weight, bool ncl, int n_threads, i64 B) {
     const KattrConfig cfg = make_cfg(acme, window, quantile, bin_width, n_bins, weight);
-    auto [N, L] = check_3d(attr, ncl, "attr");
-    require(kattr_points_per_seq(cfg, L) >= 1, "attr: sequence length must be >= window");
+    auto [N, L] = check_kattr_input(attr, cfg, ncl);
     const AType at = atype(attr);
     std::vector<FixedSum> hist(static_cast<size_t>(n_bins) * n_bins);
     i64 n_points = 0;
