@@ -157,6 +157,21 @@ class KattrAccumulator:
     def params(self) -> _KattrParams:
         return self._p
 
+    @property
+    def n_threads(self) -> int | None:
+        """Kernel threads for the next updates (None: all cores). Results do not depend on it,
+        so it may change between batches or passes."""
+        return self._p.n_threads or None
+
+    @n_threads.setter
+    def n_threads(self, value: int | None) -> None:
+        self._p.n_threads = check_threads(value)
+
+    def _check_intact(self) -> None:
+        if getattr(self, "_broken", False):
+            raise ValueError("this accumulator holds part of a batch that failed validation; "
+                             "start a new one (the error was raised by that update)")
+
     def _mode(self) -> str:
         if self._p.threshold_scope == "sequence":
             return "sequence"
@@ -183,6 +198,8 @@ class KattrAccumulator:
             if self._keys is None:
                 self._keys = np.zeros(_core.stream_keys, dtype=np.int64)
             (err,) = _core.kattr_stream_keys(a, *p.kernel_args(), p.ncl, p.n_threads, self._keys)
+            if err is not None:  # the counts were added in place: part of this batch is in them
+                self._broken = True
             raise_kernel_error(err)
         else:
             out = _core.kattr_stream_bin(a, *p.kernel_args(), p.ncl, p.n_threads, self._plan[0])
@@ -200,6 +217,8 @@ class KattrAccumulator:
             raise TypeError(f"other: expected a KattrAccumulator, got {type(other).__name__}")
         if other._p.key() != self._p.key() or other.n_passes != self.n_passes:
             raise ValueError("other: accumulators were made with different parameters")
+        self._check_intact()
+        other._check_intact()
         if other.pass_index != self.pass_index or other._plan != self._plan:
             raise ValueError(f"other: expected an accumulator in pass {self.pass_index} with the same cutoff plan "
                              f"(use empty_like() for pass 1), got pass {other.pass_index}")
@@ -223,6 +242,7 @@ class KattrAccumulator:
 
         Pass 1 must see the same data again (any batching, any split over workers).
         """
+        self._check_intact()
         if self.n_passes != 2 or self.pass_index != 0:
             raise ValueError(f"next_pass: this accumulator has {self.n_passes} pass(es) and is in pass "
                              f"{self.pass_index}; only pass 0 of a two-pass accumulator can end")
@@ -237,6 +257,7 @@ class KattrAccumulator:
     def result(self) -> KattrResult:
         """The k-attr-mean KLD of everything added so far."""
         p = self._p
+        self._check_intact()
         if self.pass_index + 1 < self.n_passes:
             raise ValueError("result: a two-pass accumulator needs next_pass() and a second pass over the data")
         if self.n_sequences == 0:

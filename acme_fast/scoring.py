@@ -246,6 +246,7 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
         xm = _as_array(x_model, layout, "x_model")
         if xm.shape != xa.shape:
             raise ValueError(f"x_model: expected the shape of x {xa.shape}, got {xm.shape}")
+    threads_given = n_threads is not None
     if n_threads is None:
         n_threads = _default_threads()
     common = {"preset": preset, "layout": layout, "n_threads": n_threads}
@@ -313,6 +314,8 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
                     producer.close()
                 if n_passes == 2:
                     kattr_acc.next_pass()
+                    if not threads_given:  # the model is done: the second pass may use every core
+                        kattr_acc.n_threads = None
                     bar.set_description(f"{getattr(m, 'name', 'model')} (pass 2/2)")
                     src = kept if kept is not None else spool.arr
                     for _, ab in _batches_of(src, batch_size):

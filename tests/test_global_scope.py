@@ -126,3 +126,15 @@ def test_two_pass_protocol_errors():
         af.KattrAccumulator().next_pass()
     with pytest.raises(ValueError, match="single pass"):
         af.KmerAccumulator().next_pass()
+
+
+def test_two_pass_accumulator_refuses_use_after_a_failed_update():
+    rng = np.random.default_rng(8)
+    good = rng.standard_normal((10, 30, 4))
+    bad = good.copy()
+    bad[7, 3, 1] = np.nan
+    acc = af.KattrAccumulator(preset="acme", two_pass=True).update(good)
+    with pytest.raises(ValueError, match="finite"):
+        acc.update(bad)
+    with pytest.raises(ValueError, match="failed validation"):
+        acc.next_pass()

@@ -572,15 +572,25 @@ void kattr_stream_keys(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_
                        InputError& err) {
     const int nt = resolve_threads(n_threads);
     const i64 P = kattr_points_per_seq(cfg, L);
+    // Thread 0 counts straight into `keys`; only the other threads need private
+    // tables (8 MB each), merged afterwards (integer adds: order does not matter).
     std::vector<std::vector<i64>> tkeys(nt);
+    std::vector<i64*> dst(nt, keys);
     for_each_sequence<TA, NCL>(
-        a, N, L, cfg, nt, err, [&](int tid) { tkeys[tid].assign(kStreamKeys, 0); },
+        a, N, L, cfg, nt, err,
+        [&](int tid) {
+            if (tid > 0) {
+                tkeys[tid].assign(kStreamKeys, 0);
+                dst[tid] = tkeys[tid].data();
+            }
+        },
         [&](int tid, i64, SeqPoints& sp) {
-            std::vector<i64>& k = tkeys[tid];
+            i64* k = dst[tid];
             for (i64 p = 0; p < P; ++p) ++k[stream_key(std::sqrt(sp.s[p]) * sp.scale)];
         });
-    for (int t = 0; t < nt; ++t)
-        for (size_t j = 0; j < kStreamKeys; ++j) keys[j] += tkeys[t][j];
+    for (int t = 1; t < nt; ++t)
+        if (!tkeys[t].empty())
+            for (size_t j = 0; j < kStreamKeys; ++j) keys[j] += tkeys[t][j];
 }
 
 // The plan after pass 0: bucket B and how many of its points lie at or above
