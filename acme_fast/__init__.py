@@ -26,7 +26,9 @@ _LAZY_ATTRS = {
     "select_models": ("select", "select_models"),
     "score_stream": ("stream", "score_stream"),
 }
-_LAZY_MODULES = ("attribution", "compat", "dask", "io", "plot", "scoring", "select", "stream", "demo")
+_LAZY_MODULES = (
+    "attribution", "compat", "dask", "demo", "io", "plot", "scoring", "select", "stream", "synthetic", "zoo",
+)
 
 
 def __getattr__(name: str):
