@@ -10,7 +10,6 @@ backend by itself; nothing here calls ``plt.show()``.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f'acme_fast.plot needs matplotlib ({exc}); install it with: pip install "acme_fast[plot]"'
     ) from exc
 
+from ._files import atomic_output
 from ._validate import check_int, check_layout
 from .kmer import kmer_names
 
@@ -62,20 +62,8 @@ def _write(fig: Any, path: Path | None, dpi: int = 200) -> None:
     if path is None:
         return
     fmt = path.suffix.lower().lstrip(".")
-    parent = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp.{fmt}", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_output(path, suffix=f".tmp.{fmt}") as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
 
 
 def _new_axes(ax: Any, figsize: tuple[float, float]) -> tuple[Any, Any]:

@@ -30,13 +30,14 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._files import atomic_output
 
 __all__ = [
     "CORE_MOTIFS",
@@ -423,37 +424,24 @@ class SyntheticDataset:
         parent = out.parent if str(out.parent) else Path(".")
         if not parent.is_dir():
             raise FileNotFoundError(f"path: directory '{parent}' does not exist")
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".h5.tmp", dir=parent)
-        os.close(fd)
-        try:
-            with h5py.File(tmp, "w") as f:
-                for s in _SPLITS:
-                    for k in self._ARRAYS:
-                        a = np.asarray(getattr(self, f"{k}_{s}"))
-                        if a.dtype.kind == "U":
-                            a = a.astype("S")
-                        kw: dict[str, Any] = {}
-                        if a.ndim == 3 and a.size:
-                            kw = {"compression": "gzip", "compression_opts": 4, "shuffle": True,
-                                  "chunks": (min(256, a.shape[0]),) + a.shape[1:]}
-                        f.create_dataset(f"{k}_{s}", data=a, **kw)
-                f.attrs["layout"] = "NLC"
-                f.attrs["params"] = json.dumps(self.params)
-                for key, v in self.params.items():
-                    if isinstance(v, (int, float, str)):
-                        f.attrs[key] = v
-                    elif isinstance(v, (list, tuple)) and all(isinstance(e, str) for e in v):
-                        f.attrs[key] = np.array(v, dtype="S")
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-            os.replace(tmp, out)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_output(out, suffix=".h5.tmp") as tmp, h5py.File(tmp, "w") as f:
+            for s in _SPLITS:
+                for k in self._ARRAYS:
+                    a = np.asarray(getattr(self, f"{k}_{s}"))
+                    if a.dtype.kind == "U":
+                        a = a.astype("S")
+                    kw: dict[str, Any] = {}
+                    if a.ndim == 3 and a.size:
+                        kw = {"compression": "gzip", "compression_opts": 4, "shuffle": True,
+                              "chunks": (min(256, a.shape[0]),) + a.shape[1:]}
+                    f.create_dataset(f"{k}_{s}", data=a, **kw)
+            f.attrs["layout"] = "NLC"
+            f.attrs["params"] = json.dumps(self.params)
+            for key, v in self.params.items():
+                if isinstance(v, (int, float, str)):
+                    f.attrs[key] = v
+                elif isinstance(v, (list, tuple)) and all(isinstance(e, str) for e in v):
+                    f.attrs[key] = np.array(v, dtype="S")
         return out
 
     @classmethod
