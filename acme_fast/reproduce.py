@@ -1,0 +1,227 @@
+"""Reproduce the paper's quantitative study on the 200 shipped synthetic-task CNNs.
+
+:func:`score_shipped` scores every shipped model (``cnn_{deep,shallow}_{relu,exponential}_{i}.h5``)
+on the synthetic benchmark (:func:`acme_fast.synthetic.make_dataset`): test AUROC/AUPR on the
+whole test set, and, on the positive test sequences, saliency maps scored against the ground
+truth (SNR, AUROC, AUPRC) and by both consistency metrics under each preset (one attribution
+pass per model). :func:`summarise` gives Spearman correlations of the ground-truth SNR with each
+KLD and with AUROC; :func:`figures` draws them.
+
+Importing this module does not import TensorFlow; :func:`score_shipped` does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+__all__ = ["score_shipped", "summarise", "figures", "spearman", "shipped_files", "GROUPS"]
+
+_NAME = re.compile(r"^cnn_(deep|shallow)_(relu|exponential)_(\d+)\.h5$")
+#: (architecture, activation) groups of the shipped models, in table order.
+GROUPS = (("deep", "exponential"), ("deep", "relu"), ("shallow", "exponential"), ("shallow", "relu"))
+_PRESETS = ("paper", "acme")
+
+
+def shipped_files(models_dir: Any, limit: int | None = None) -> list[Path]:
+    """The shipped model files of ``models_dir``, sorted by group then seed index; ``limit`` per group."""
+    d = Path(models_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"models_dir: no such directory: {str(d)!r}")
+    if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
+        raise ValueError(f"limit: expected a positive integer, got {limit!r}")
+    by_group: dict[tuple[str, str], list[tuple[int, Path]]] = {g: [] for g in GROUPS}
+    for p in d.iterdir():
+        m = _NAME.match(p.name)
+        if m:
+            by_group[(m.group(1), m.group(2))].append((int(m.group(3)), p))
+    files: list[Path] = []
+    for g in GROUPS:
+        items = sorted(by_group[g])
+        if limit is not None:
+            items = items[:int(limit)]
+        files.extend(p for _, p in items)
+    if not files:
+        raise FileNotFoundError(f"models_dir: no shipped model files (cnn_*_*_N.h5) in {str(d)!r}")
+    return files
+
+
+def score_shipped(models_dir: Any, *, dataset: Any = None, n: int = 20000, seed: int = 0,
+                  presets: Sequence[str] = _PRESETS, batch_size: int = 256, progress: bool = True,
+                  limit: int | None = None) -> pd.DataFrame:
+    """Score the shipped models: one row per model file.
+
+    Parameters
+    ----------
+    models_dir : path
+        Folder of ``cnn_{deep,shallow}_{relu,exponential}_{i}.h5``.
+    dataset : SyntheticDataset or path, optional
+        The benchmark (a :class:`~acme_fast.synthetic.SyntheticDataset` or a file it was saved
+        to); default: ``make_dataset(n, seed=seed)``.
+    n, seed : int
+        Size and seed of the generated dataset (ignored with ``dataset``).
+    presets : sequence of {"paper", "acme"}
+        Consistency-metric presets; the attributions are computed once per model and scored
+        under each.
+    batch_size : int
+    progress : bool
+    limit : int, optional
+        Only the first ``limit`` files (by seed index) of each group.
+
+    Returns
+    -------
+    DataFrame
+        ``model``, ``architecture``, ``activation``, ``seed_index``, ``auroc``, ``aupr`` (whole
+        test set), ``gt_snr``, ``gt_auroc``, ``gt_auprc`` (saliency of the positive test
+        sequences), ``kmer_kld_<preset>``, ``kattr_kld_<preset>`` for each preset, ``seconds``.
+    """
+    from . import kattr_kld, kmer_kld
+    from .scoring import label_metrics, score_model
+    from .synthetic import SyntheticDataset, make_dataset
+    from .zoo import load_shipped_model, predict
+
+    presets = tuple(presets)
+    if not presets or any(p not in _PRESETS for p in presets) or len(set(presets)) != len(presets):
+        raise ValueError(f"presets: expected distinct values among {_PRESETS}, got {presets!r}")
+    files = shipped_files(models_dir, limit)
+    if dataset is None:
+        dataset = make_dataset(n=n, seed=seed, progress=progress)
+    elif not isinstance(dataset, SyntheticDataset):
+        dataset = SyntheticDataset.load(dataset)
+    x_test = np.asarray(dataset.X_test, dtype=np.float32)
+    y_test = np.asarray(dataset.Y_test).reshape(len(x_test), -1)[:, 0]
+    x_pos, xm_pos = dataset.positives("test")
+    first, others = presets[0], presets[1:]
+    rows = []
+    for path in tqdm(files, desc="models", unit="model", disable=not progress, leave=False):
+        t0 = time.perf_counter()
+        arch, act, idx = _NAME.match(path.name).groups()
+        model = load_shipped_model(path)
+        pred = predict(model, x_test, batch_size=max(batch_size, 512))
+        lab = label_metrics(y_test, np.asarray(pred).reshape(len(x_test), -1)[:, 0])
+        rec = score_model(model, x_pos, method="saliency", metrics=("kmer", "kattr"), x_model=xm_pos,
+                          batch_size=batch_size, keep_attributions=bool(others), preset=first, progress=progress)
+        row = {"model": path.name, "architecture": arch, "activation": act, "seed_index": int(idx),
+               "auroc": lab["auroc"], "aupr": lab["aupr"], "gt_snr": rec["gt_snr"], "gt_auroc": rec["gt_auroc"],
+               "gt_auprc": rec["gt_auprc"], f"kmer_kld_{first}": rec["kmer_kld"],
+               f"kattr_kld_{first}": rec["kattr_kld"]}
+        attr = rec.pop("attributions", None)
+        for p in others:
+            row[f"kmer_kld_{p}"] = kmer_kld(x_pos, attr, preset=p).kld
+            row[f"kattr_kld_{p}"] = kattr_kld(attr, preset=p).kld
+        del attr
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+        _clear_session()
+    return pd.DataFrame(rows)
+
+
+def _clear_session() -> None:
+    try:
+        import tensorflow as tf
+
+        tf.keras.backend.clear_session()
+    except Exception:  # noqa: BLE001 - best effort memory release
+        pass
+
+
+# ----------------------------------------------------------------------------- summary
+def spearman(a: Any, b: Any) -> float:
+    """Spearman rank correlation: Pearson correlation of the average ranks (ties share a rank).
+
+    Pairs with a NaN are dropped; NaN with fewer than 3 pairs or a constant input.
+    """
+    s = pd.DataFrame({"a": np.asarray(a, dtype=np.float64), "b": np.asarray(b, dtype=np.float64)}).dropna()
+    if len(s) < 3:
+        return float("nan")
+    ra, rb = s["a"].rank().to_numpy(), s["b"].rank().to_numpy()
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = math.sqrt(float((ra * ra).sum() * (rb * rb).sum()))
+    return float((ra * rb).sum() / den) if den > 0 else float("nan")
+
+
+def _kld_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c.startswith(("kmer_kld", "kattr_kld"))]
+
+
+def summarise(table: pd.DataFrame) -> dict[str, Any]:
+    """Spearman correlations of ``gt_snr`` with each KLD column and with ``auroc``.
+
+    Returns ``{"n_models", "overall": {column: rho}, "by_architecture": {arch: {column: rho}},
+    "by_activation": {...}, "by_group": {"<arch>_<activation>": {...}},
+    "group_means": [{architecture, activation, n, auroc, gt_snr, gt_auroc, <klds>}]}``.
+    """
+    cols = _kld_columns(table) + ["auroc"]
+
+    def corr(df: pd.DataFrame) -> dict[str, float]:
+        return {c: spearman(df["gt_snr"], df[c]) for c in cols}
+
+    means = (table.groupby(["architecture", "activation"])[["auroc", "gt_snr", "gt_auroc"] + _kld_columns(table)]
+             .mean().reset_index())
+    means.insert(2, "n", table.groupby(["architecture", "activation"]).size().to_numpy())
+    return {
+        "n_models": int(len(table)),
+        "overall": corr(table),
+        "by_architecture": {a: corr(df) for a, df in table.groupby("architecture")},
+        "by_activation": {a: corr(df) for a, df in table.groupby("activation")},
+        "by_group": {f"{a}_{b}": corr(df) for (a, b), df in table.groupby(["architecture", "activation"])},
+        "group_means": means.to_dict(orient="records"),
+    }
+
+
+# ----------------------------------------------------------------------------- figures
+_LABELS = {"gt_snr": "ground-truth SNR (saliency)", "auroc": "test AUROC", "kmer_kld_paper": "KLD k-mer (paper)",
+           "kattr_kld_paper": "KLD k-attr-mean (paper)", "kmer_kld_acme": "KLD k-mer (acme)",
+           "kattr_kld_acme": "KLD k-attr-mean (acme)"}
+
+
+def figures(table: pd.DataFrame, out_dir: Any, *, overwrite: bool = True, dpi: int = 90) -> list[Path]:
+    """PNGs in ``out_dir``: ``snr_vs_<column>.png`` for each KLD and AUROC (coloured by
+    activation, marker by architecture, Spearman in the title) and ``selection.png``
+    (:func:`~acme_fast.plot.plot_selection`, AUROC within 0.01 of the best, ``kattr_kld_paper``)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .plot import plot_selection
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    colours = {"exponential": "tab:red", "relu": "tab:blue"}
+    markers = {"deep": "o", "shallow": "^"}
+    for col in _kld_columns(table) + ["auroc"]:
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for (arch, act), df in table.groupby(["architecture", "activation"]):
+            ax.scatter(df[col], df["gt_snr"], c=colours.get(act, "grey"), marker=markers.get(arch, "s"),
+                       s=18, alpha=0.75, label=f"{arch} {act}")
+        ax.set_xlabel(_LABELS.get(col, col))
+        ax.set_ylabel(_LABELS["gt_snr"])
+        ax.set_title(f"Spearman = {spearman(table['gt_snr'], table[col]):.2f} (n = {len(table)})")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = out / f"snr_vs_{col}.png"
+        if p.exists() and not overwrite:
+            raise FileExistsError(f"out_dir: {str(p)!r} exists")
+        fig.savefig(p, dpi=dpi)
+        plt.close(fig)
+        written.append(p)
+    if "kattr_kld_paper" in table.columns:
+        p = out / "selection.png"
+        fig, ax = plt.subplots(figsize=(5, 4))
+        plot_selection(table, performance="auroc", consistency="kattr_kld_paper", tolerance=0.01,
+                       color_by="activation", ax=ax, title="selection: AUROC within 0.01 of best")
+        fig.tight_layout()
+        fig.savefig(p, dpi=dpi)
+        plt.close(fig)
+        written.append(p)
+    return written
