@@ -17,6 +17,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ._files import atomic_output
+
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
@@ -62,18 +64,8 @@ _OUTPUTS = (".csv", ".json")
 
 
 def _check_output(path: str, force: bool) -> Path:
-    """The output path, checked before any work: known extension, existing directory, no overwrite."""
-    out = Path(path)
-    if out.suffix.lower() not in _OUTPUTS:
-        raise CLIError(f"-o/--output: expected a file name ending in .csv or .json, got '{path}'")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise CLIError(f"-o/--output: directory '{parent}' does not exist")
-    if out.is_dir():
-        raise CLIError(f"-o/--output: '{path}' is a directory")
-    if out.exists() and not force:
-        raise CLIError(f"-o/--output: '{path}' exists; pass --force to overwrite it")
-    return out
+    """The output table path, checked before any work: .csv/.json, existing directory, no overwrite."""
+    return _check_out(path, force, _OUTPUTS)
 
 
 def _table_columns(rows: list[dict[str, Any]]) -> list[str]:
@@ -97,26 +89,15 @@ def _json_value(v: Any) -> Any:
 def _write_table(rows: list[dict[str, Any]], out: Path) -> None:
     """Write rows as CSV or JSON (by extension), atomically: a temporary file, then os.replace."""
     cols = _table_columns(rows)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if str(out.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            if out.suffix.lower() == ".json":
-                json.dump([{c: _json_value(row.get(c)) for c in cols} for row in rows], f, indent=2)
-                f.write("\n")
-            else:
-                w = csv.DictWriter(f, fieldnames=cols, lineterminator="\n")
-                w.writeheader()
-                for row in rows:
-                    w.writerow({c: "" if row.get(c) is None else row.get(c) for c in cols})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_output(out) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        if out.suffix.lower() == ".json":
+            json.dump([{c: _json_value(row.get(c)) for c in cols} for row in rows], f, indent=2)
+            f.write("\n")
+        else:
+            w = csv.DictWriter(f, fieldnames=cols, lineterminator="\n")
+            w.writeheader()
+            for row in rows:
+                w.writerow({c: "" if row.get(c) is None else row.get(c) for c in cols})
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -380,17 +361,12 @@ def _attribute(args: argparse.Namespace) -> int:
 
 def _write_frame(df: Any, out: Path) -> None:
     """A DataFrame as CSV or JSON (records), atomically."""
-    tmp = _tmp_name(out, ".tmp")
-    try:
+    with atomic_output(out) as tmp:
         if out.suffix.lower() == ".json":
             rows = [{k: _json_value(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
             tmp.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
         else:
             df.to_csv(tmp, index=False, lineterminator="\n")
-        os.replace(tmp, out)
-    except BaseException:
-        _unlink(tmp)
-        raise
 
 
 def _select(args: argparse.Namespace) -> int:
@@ -414,13 +390,9 @@ def _select(args: argparse.Namespace) -> int:
 
 
 def _save_figure(fig: Any, out: Path) -> None:
-    tmp = _tmp_name(out)
     try:
-        fig.savefig(tmp, format=out.suffix.lower()[1:], bbox_inches="tight")
-        os.replace(tmp, out)
-    except BaseException:
-        _unlink(tmp)
-        raise
+        with atomic_output(out) as tmp:
+            fig.savefig(tmp, format=out.suffix.lower()[1:], bbox_inches="tight")
     finally:
         import matplotlib.pyplot as plt
 
