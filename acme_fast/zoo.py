@@ -486,32 +486,15 @@ def spectral_penalty(model: Any, lam: float = 0.01, n_iter: int = 20, vectors: A
 
 
 def auroc(y: Any, p: Any) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half); mean over output columns."""
+    """Area under the ROC curve (ties counted half, as scikit-learn); mean over output columns
+    that have both classes (NaN if none)."""
+    from .scoring import auroc as _auroc
+
     y = np.asarray(y, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
-    if y.ndim == 1:
-        y = y[:, None]
-    if p.ndim == 1:
-        p = p[:, None]
-    p = p.reshape(len(p), -1)
     y = y.reshape(len(y), -1)
-    vals = []
-    for j in range(p.shape[1]):
-        yj = y[:, j] > 0.5
-        n_pos, n_neg = int(yj.sum()), int((~yj).sum())
-        if n_pos == 0 or n_neg == 0:
-            continue
-        order = np.argsort(p[:, j], kind="mergesort")
-        s = p[order, j]
-        ranks = np.empty(len(s))
-        # average ranks over ties
-        starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
-        ends = np.r_[starts[1:], len(s)]
-        for a, b in zip(starts, ends):
-            ranks[a:b] = 0.5 * (a + b - 1) + 1.0
-        r = np.empty(len(s))
-        r[order] = ranks
-        vals.append((r[yj].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    p = p.reshape(len(p), -1)
+    vals = [v for j in range(p.shape[1]) if np.isfinite(v := _auroc(y[:, j] > 0.5, p[:, j]))]
     return float(np.mean(vals)) if vals else float("nan")
 
 
