@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -50,11 +51,8 @@ def _small():
 
 
 def test_import_acme_fast_does_not_import_tensorflow():
-    import subprocess
-    import sys
-
     code = "import sys, acme_fast; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run_python(code)
 
 
 def test_cnn_deep_layers():
