@@ -35,3 +35,23 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def check_new_file(path: str | os.PathLike, *, name: str, overwrite: bool, suffixes: tuple[str, ...] | None = None,
+                   overwrite_hint: str = "pass overwrite=True to replace it") -> Path:
+    """An output path checked before any work: known suffix, existing directory, not a
+    directory, and no existing file unless ``overwrite``. Errors name the argument ``name``.
+
+    Raises ValueError (suffix), FileNotFoundError (directory), IsADirectoryError, FileExistsError.
+    """
+    out = Path(path)
+    if suffixes is not None and out.suffix.lower() not in suffixes:
+        raise ValueError(f"{name}: expected a file name ending in {' or '.join(suffixes)}, got '{path}'")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{name}: directory '{parent}' does not exist")
+    if out.is_dir():
+        raise IsADirectoryError(f"{name}: '{path}' is a directory")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{name}: '{path}' exists; {overwrite_hint}")
+    return out

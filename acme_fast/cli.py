@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ._files import atomic_output
+from ._files import atomic_output, check_new_file
 
 
 class CLIError(Exception):
@@ -249,18 +249,12 @@ if __name__ == "__main__":  # pragma: no cover
 
 # ----------------------------------------------------------------------------- model commands
 def _check_out(path: str, force: bool, suffixes: tuple[str, ...], opt: str = "-o/--output") -> Path:
-    """Like :func:`_check_output`, for other kinds of output file."""
-    out = Path(path)
-    if out.suffix.lower() not in suffixes:
-        raise CLIError(f"{opt}: expected a file name ending in {' or '.join(suffixes)}, got '{path}'")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise CLIError(f"{opt}: directory '{parent}' does not exist")
-    if out.is_dir():
-        raise CLIError(f"{opt}: '{path}' is a directory")
-    if out.exists() and not force:
-        raise CLIError(f"{opt}: '{path}' exists; pass --force to overwrite it")
-    return out
+    """An output file checked before any work (suffix, directory, no overwrite without --force)."""
+    try:
+        return check_new_file(path, name=opt, overwrite=force, suffixes=suffixes,
+                              overwrite_hint="pass --force to overwrite it")
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _tmp_name(out: Path, suffix: str | None = None) -> Path:

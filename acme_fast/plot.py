@@ -27,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f'acme_fast.plot needs matplotlib ({exc}); install it with: pip install "acme_fast[plot]"'
     ) from exc
 
-from ._files import atomic_output
+from ._files import atomic_output, check_new_file
 from ._validate import check_int, check_layout
 from .kmer import kmer_names
 
@@ -45,16 +45,7 @@ def _check_save(save: Any, overwrite: bool) -> Path | None:
         return None
     if not isinstance(save, (str, os.PathLike)):
         raise TypeError(f"save: expected a file path or None, got {type(save).__name__}")
-    path = Path(save)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in _FORMATS:
-        raise ValueError(f"save: expected a .png, .pdf or .svg file name, got {str(path)!r}")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"save: {str(path)!r} exists; pass overwrite=True to replace it")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"save: directory {str(parent)!r} does not exist")
-    return path
+    return check_new_file(save, name="save", overwrite=overwrite, suffixes=tuple(f".{f}" for f in _FORMATS))
 
 
 def _write(fig: Any, path: Path | None, dpi: int = 200) -> None:

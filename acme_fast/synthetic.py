@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ._files import atomic_output
+from ._files import atomic_output, check_new_file
 
 __all__ = [
     "CORE_MOTIFS",
@@ -416,14 +416,8 @@ class SyntheticDataset:
             The path written.
         """
         h5py = _need_h5py()
-        out = Path(path)
-        if out.is_dir():
-            raise IsADirectoryError(f"path: '{out}' is a directory")
-        if out.exists() and not overwrite:
-            raise FileExistsError(f"path: '{out}' exists; pass overwrite=True (--force) to replace it")
-        parent = out.parent if str(out.parent) else Path(".")
-        if not parent.is_dir():
-            raise FileNotFoundError(f"path: directory '{parent}' does not exist")
+        out = check_new_file(path, name="path", overwrite=overwrite,
+                             overwrite_hint="pass overwrite=True (--force) to replace it")
         with atomic_output(out, suffix=".h5.tmp") as tmp, h5py.File(tmp, "w") as f:
             for s in _SPLITS:
                 for k in self._ARRAYS:

@@ -170,7 +170,7 @@ def test_selection_accepts_select_output_and_numeric_colour():
 
 
 def test_errors(kmer, kattr, tmp_path):
-    with pytest.raises(ValueError, match=r"save: expected a .png, .pdf or .svg"):
+    with pytest.raises(ValueError, match=r"save: expected a file name ending in .png or .pdf or .svg"):
         plot.plot_kmer_spectrum(kmer, save=tmp_path / "fig.jpg")
     with pytest.raises(FileNotFoundError, match="save: directory"):
         plot.plot_kmer_spectrum(kmer, save=tmp_path / "nope" / "fig.png")
