@@ -584,6 +584,17 @@ def _add_synth_command(sub: Any) -> None:
 
 # ----------------------------------------------------------------------------- reproduce
 def _reproduce(args: argparse.Namespace) -> int:
+    if args.sweep:
+        return _reproduce_sweep(args)
+    if args.models is None:
+        raise CLIError("--models is required (or use --sweep)")
+    for opt in ("epochs", "trials", "width"):
+        if getattr(args, opt) is not None:
+            raise CLIError(f"--{opt} only applies with --sweep")
+    if args.full:
+        raise CLIError("--full only applies with --sweep")
+    if args.n is None:
+        args.n = 20000
     t0 = time.perf_counter()
     models = Path(args.models)
     if not models.is_dir():
@@ -617,17 +628,77 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce_sweep(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    if args.models is not None:
+        raise CLIError("--models does not apply with --sweep")
+    if args.limit is not None:
+        raise CLIError("--limit does not apply with --sweep")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out: {args.out!r} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise CLIError(f"--out: {args.out!r} is not empty (use --force to write into it)")
+    from acme_fast.reproduce import SWEEP_FULL, SWEEP_REDUCED, figures, run_sweep, summarise
+
+    cfg = dict(SWEEP_FULL if args.full else SWEEP_REDUCED)
+    for opt in ("epochs", "trials", "width", "n"):
+        if getattr(args, opt) is not None:
+            cfg[opt] = getattr(args, opt)
+    _check_pos("--n", cfg["n"], 2)
+    _check_pos("--epochs", cfg["epochs"])
+    _check_pos("--trials", cfg["trials"])
+    _check_pos("--seed", args.seed, 0)
+    if not cfg["width"] > 0:
+        raise CLIError(f"--width: expected a positive number, got {cfg['width']!r}")
+    from acme_fast.synthetic import make_dataset
+
+    dataset = args.dataset
+    if dataset is None:
+        dataset = make_dataset(n=cfg["n"], seed=args.seed, progress=not args.quiet)
+    table = run_sweep(dataset, trials=cfg["trials"], epochs=cfg["epochs"], width=cfg["width"], seed=args.seed,
+                      progress=not args.quiet, out_dir=out)
+    table.to_csv(out / "scores.csv", index=False)
+    summary = summarise(table)
+    summary.update(sweep=True, full=bool(args.full), epochs=cfg["epochs"], trials=cfg["trials"], width=cfg["width"],
+                   n_sequences=cfg["n"] if args.dataset is None else None, seed=args.seed, dataset=args.dataset,
+                   seconds=time.perf_counter() - t0)
+    with open(out / "summary.json", "w") as fh:
+        json.dump(summary, fh, indent=2, default=float)
+    figures(table, out)
+    if not args.quiet:
+        o = summary["group_mean_spearman"]
+        print(f"acme-fast reproduce --sweep: {len(table)} models trained and scored in "
+              f"{time.perf_counter() - t0:.0f} s; "
+              "Spearman with GT SNR across group means: " + ", ".join(f"{k} {v:.2f}" for k, v in o.items())
+              + f"; written to {out}", file=sys.stderr)
+    return 0
+
+
 def _add_reproduce_command(sub: Any) -> None:
     r = sub.add_parser(
-        "reproduce", help="score the shipped synthetic-task CNNs (paper, section 3) and correlate with ground truth",
+        "reproduce", help="score the shipped synthetic-task CNNs (or, with --sweep, train the regulariser sweep) and "
+                          "correlate with ground truth",
         description="Score every shipped model cnn_{deep,shallow}_{relu,exponential}_N.h5 on the synthetic "
                     "benchmark: test AUROC/AUPR, saliency ground-truth SNR/AUROC/AUPRC and both KLDs under both "
                     "presets on the positive test sequences. Writes scores.csv, summary.json (Spearman "
-                    "correlations with the ground-truth SNR) and PNG figures into --out.",
+                    "correlations with the ground-truth SNR) and PNG figures into --out. With --sweep, trains the "
+                    "paper's base CNN for every strategy x batch-norm x first-activation group instead and scores "
+                    "each model the same way.",
     )
-    r.add_argument("--models", required=True, metavar="DIR", help="folder of the shipped .h5 model files")
+    r.add_argument("--models", metavar="DIR", help="folder of the shipped .h5 model files (required without --sweep)")
+    r.add_argument("--sweep", action="store_true",
+                   help="instead: train and score the regulariser sweep (7 strategies x BN on/off x relu/exponential "
+                        "base CNNs); default reduced CPU setting: 30 epochs, width 0.5, 1 trial, n 10000")
+    r.add_argument("--epochs", type=int, default=None, help="--sweep: training epochs (default 10; 100 with --full)")
+    r.add_argument("--trials", type=int, default=None, help="--sweep: trials per group (default 1; 5 with --full)")
+    r.add_argument("--width", type=float, default=None,
+                   help="--sweep: filter width factor (default 0.5; 1 with --full)")
+    r.add_argument("--full", action="store_true",
+                   help="--sweep at the paper's scale: 100 epochs, width 1, 5 trials, n 20000 (for a GPU)")
     r.add_argument("--out", required=True, metavar="DIR", help="output folder (must be empty unless --force)")
-    r.add_argument("--n", type=int, default=20000, help="sequences of the generated dataset (default 20000)")
+    r.add_argument("--n", type=int, default=None,
+                   help="sequences of the generated dataset (default 20000; 10000 with --sweep unless --full)")
     r.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     r.add_argument("--dataset", metavar="H5", default=None,
                    help="use a saved synthetic dataset (acme-fast synth) instead of generating one")
