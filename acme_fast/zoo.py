@@ -65,6 +65,36 @@ def _dense(keras, units: int, name: str | None = None):
     )
 
 
+def _cnn(blocks: Any, activation: str, dense_units: int, n_outputs: int, batch_norm: bool, input_shape: tuple,
+         name: str) -> Any:
+    """Conv blocks Conv1D - [BN] - activation - Dropout - [MaxPool] (the first block's activation is
+    ``activation``, the others ReLU), then Flatten - Dense - [BN] - ReLU - Dropout 0.5 - Dense -
+    sigmoid. ``blocks``: (filters, kernel size, dropout rate, pool size or 0). The layers are created
+    in the order of the shipped weight files, which load by that order."""
+    _, keras = _tf()
+    act = _first_activation(activation)
+    L = keras.layers
+    inp = keras.Input(shape=tuple(input_shape))
+    h = inp
+    for i, (filters, size, rate, pool) in enumerate(blocks):
+        h = _conv(keras, filters, size)(h)
+        if batch_norm:
+            h = L.BatchNormalization()(h)
+        h = L.Activation(act if i == 0 else "relu")(h)
+        h = L.Dropout(rate)(h)
+        if pool:
+            h = L.MaxPooling1D(pool)(h)
+    h = L.Flatten()(h)
+    h = _dense(keras, dense_units)(h)
+    if batch_norm:
+        h = L.BatchNormalization()(h)
+    h = L.Activation("relu")(h)
+    h = L.Dropout(0.5)(h)
+    h = _dense(keras, n_outputs)(h)
+    out = L.Activation("sigmoid")(h)
+    return keras.Model(inp, out, name=name)
+
+
 def cnn_deep(activation: str = "relu", input_shape: tuple = (200, 4)) -> Any:
     """The deep CNN of the shipped weight files.
 
@@ -72,28 +102,8 @@ def cnn_deep(activation: str = "relu", input_shape: tuple = (200, 4)) -> Any:
     Conv1D(48, 7)-BN-ReLU-Dropout 0.3-MaxPool 4; Conv1D(64, 3)-BN-ReLU-Dropout 0.4-MaxPool 3;
     Flatten-Dense(96)-BN-ReLU-Dropout 0.5; Dense(1)-sigmoid.
     """
-    _, keras = _tf()
-    act = _first_activation(activation)
-    L = keras.layers
-    inp = keras.Input(shape=tuple(input_shape))
-    h = _conv(keras, 24, 11)(inp)
-    h = L.BatchNormalization()(h)
-    h = L.Activation(act)(h)
-    h = L.Dropout(0.1)(h)
-    for filters, size, rate, pool in ((32, 7, 0.2, 4), (48, 7, 0.3, 4), (64, 3, 0.4, 3)):
-        h = _conv(keras, filters, size)(h)
-        h = L.BatchNormalization()(h)
-        h = L.Activation("relu")(h)
-        h = L.Dropout(rate)(h)
-        h = L.MaxPooling1D(pool)(h)
-    h = L.Flatten()(h)
-    h = _dense(keras, 96)(h)
-    h = L.BatchNormalization()(h)
-    h = L.Activation("relu")(h)
-    h = L.Dropout(0.5)(h)
-    h = _dense(keras, 1)(h)
-    out = L.Activation("sigmoid")(h)
-    return keras.Model(inp, out, name=f"cnn_deep_{activation}")
+    blocks = ((24, 11, 0.1, 0), (32, 7, 0.2, 4), (48, 7, 0.3, 4), (64, 3, 0.4, 3))
+    return _cnn(blocks, activation, 96, 1, True, input_shape, f"cnn_deep_{activation}")
 
 
 def cnn_shallow(activation: str = "relu", input_shape: tuple = (200, 4)) -> Any:
@@ -102,28 +112,8 @@ def cnn_shallow(activation: str = "relu", input_shape: tuple = (200, 4)) -> Any:
     Conv1D(24, 19)-BN-``activation``-Dropout 0.1-MaxPool 50; Conv1D(48, 3)-BN-ReLU-Dropout 0.2-MaxPool 2;
     Flatten-Dense(96)-BN-ReLU-Dropout 0.5; Dense(1)-sigmoid.
     """
-    _, keras = _tf()
-    act = _first_activation(activation)
-    L = keras.layers
-    inp = keras.Input(shape=tuple(input_shape))
-    h = _conv(keras, 24, 19)(inp)
-    h = L.BatchNormalization()(h)
-    h = L.Activation(act)(h)
-    h = L.Dropout(0.1)(h)
-    h = L.MaxPooling1D(50)(h)
-    h = _conv(keras, 48, 3)(h)
-    h = L.BatchNormalization()(h)
-    h = L.Activation("relu")(h)
-    h = L.Dropout(0.2)(h)
-    h = L.MaxPooling1D(2)(h)
-    h = L.Flatten()(h)
-    h = _dense(keras, 96)(h)
-    h = L.BatchNormalization()(h)
-    h = L.Activation("relu")(h)
-    h = L.Dropout(0.5)(h)
-    h = _dense(keras, 1)(h)
-    out = L.Activation("sigmoid")(h)
-    return keras.Model(inp, out, name=f"cnn_shallow_{activation}")
+    blocks = ((24, 19, 0.1, 50), (48, 3, 0.2, 2))
+    return _cnn(blocks, activation, 96, 1, True, input_shape, f"cnn_shallow_{activation}")
 
 
 #: (filters, kernel size, max-pool size after the block) of the base CNN's conv layers at width 1:
@@ -148,33 +138,14 @@ def base_cnn(
     scales every filter count and the dense units (rounded, at least 1); ``batch_norm`` puts a BN
     layer before each hidden activation.
     """
-    _, keras = _tf()
-    act = _first_activation(activation)
     if not width > 0:
         raise ValueError(f"width: expected a positive number, got {width!r}")
     if int(n_outputs) < 1:
         raise ValueError(f"n_outputs: expected a positive integer, got {n_outputs!r}")
-    L = keras.layers
-    inp = keras.Input(shape=tuple(input_shape))
-    h = inp
-    for i, (filters, size, pool) in enumerate(BASE_CNN_CONV):
-        h = _conv(keras, max(1, int(round(filters * width))), size)(h)
-        if batch_norm:
-            h = L.BatchNormalization()(h)
-        h = L.Activation(act if i == 0 else "relu")(h)
-        h = L.Dropout(0.1)(h)
-        if pool:
-            h = L.MaxPooling1D(pool)(h)
-    h = L.Flatten()(h)
-    h = _dense(keras, max(1, int(round(BASE_CNN_DENSE * width))))(h)
-    if batch_norm:
-        h = L.BatchNormalization()(h)
-    h = L.Activation("relu")(h)
-    h = L.Dropout(0.5)(h)
-    h = _dense(keras, int(n_outputs))(h)
-    out = L.Activation("sigmoid")(h)
+    blocks = tuple((max(1, int(round(f * width))), size, 0.1, pool) for f, size, pool in BASE_CNN_CONV)
     bn = "bn" if batch_norm else "nobn"
-    return keras.Model(inp, out, name=f"base_cnn_{activation}_{bn}")
+    return _cnn(blocks, activation, max(1, int(round(BASE_CNN_DENSE * width))), int(n_outputs), batch_norm,
+                input_shape, f"base_cnn_{activation}_{bn}")
 
 
 # --------------------------------------------------------------------------------------------
