@@ -47,6 +47,15 @@ def max_threads() -> int:
     return int(_core.max_threads(0))
 
 
+def simd_level() -> str:
+    """The vector instructions the k-attr kernels use on this CPU: ``"avx512"`` or ``"scalar"``.
+
+    Chosen at run time (one wheel runs everywhere). Both paths give bit-identical results; the
+    AVX-512 one is faster.
+    """
+    return str(_core.simd_level())
+
+
 __all__ = [
     "gauge_correct",
     "kmer_prior",
@@ -61,6 +70,7 @@ __all__ = [
     "GroundTruthResult",
     "has_openmp",
     "max_threads",
+    "simd_level",
     "score_model",
     "score_models",
     "select_models",

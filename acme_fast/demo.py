@@ -1,15 +1,22 @@
-"""Built-in demonstration data: planted motifs and two attribution sets.
+"""``acme-fast demo``: the paper in miniature, and built-in data for the kernels alone.
 
-A small, dependency-free stand-in for real data so that ``acme-fast demo`` runs anywhere:
-random DNA with a few transcription-factor consensus motifs planted in it, a "focused"
-attribution set (signal on the motif bases, little noise: what a model with consistent
-attributions gives) and a "diffuse" one (the same signal drowned in noise spread over every
-position). The full synthetic benchmark of the paper is a separate module.
+:func:`paper_in_miniature` is the main job: generate a small synthetic benchmark, train a few small
+CNNs (ReLU vs exponential first layer, two regularisers), attribute, score, rank, draw.
+
+:func:`make_demo_data` is built-in data for the kernels alone (``acme-fast demo --kernels-only``,
+no TensorFlow needed): a small, dependency-free stand-in for real data. Random DNA with a few
+transcription-factor consensus motifs planted in it, a "focused" attribution set (signal on the
+motif bases, little noise: what a model with consistent attributions gives) and a "diffuse" one
+(the same signal drowned in noise spread over every position).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,3 +91,191 @@ def make_demo_data(n: int = 1000, length: int = 200, motifs_per_seq: int = 3, se
     focused = (signal + 0.05 * rng.standard_normal(x.shape)).astype(np.float32)
     diffuse = (0.3 * signal + 0.5 * rng.standard_normal(x.shape)).astype(np.float32)
     return DemoData(x=x, x_model=model.astype(np.float32), focused=focused, diffuse=diffuse, motif_mask=mask)
+
+
+# ------------------------------------------------------------------------------------------------
+# The paper in miniature (``acme-fast demo``)
+# ------------------------------------------------------------------------------------------------
+
+#: Settings of :func:`paper_in_miniature`: small enough for a few minutes on a 2-core laptop CPU.
+MINIATURE = {
+    "n": 6000,
+    "epochs": 20,
+    "width": 0.5,
+    "learning_rate": 4e-3,
+    "strategies": ("standard", "manifold_mixup"),
+    "activations": ("relu", "exponential"),
+}
+
+
+@dataclass
+class MiniatureResult:
+    """What :func:`paper_in_miniature` produced.
+
+    ``table``: one row per model (``model``, ``strategy``, ``activation``, ``batch_norm``,
+    ``epochs_trained``, ``best_epoch``, then the :func:`acme_fast.reproduce.score_one` columns);
+    ``selection``: :func:`acme_fast.select.select_models` of it (ranked, ``kept``, ``rank``,
+    ``pareto``); ``files``: what was written into ``out_dir``; ``seconds``.
+    """
+
+    table: Any
+    selection: Any
+    files: list
+    seconds: float
+
+
+def next_free_dir(base: Any) -> Path:
+    """``base`` if it does not exist or is an empty directory, else ``base_2``, ``base_3``, ..."""
+    base = Path(base)
+    i = 1
+    while True:
+        p = base if i == 1 else base.with_name(f"{base.name}_{i}")
+        if not p.exists() or (p.is_dir() and not any(p.iterdir())):
+            return p
+        i += 1
+
+
+def paper_in_miniature(
+    out_dir: Any,
+    *,
+    n: int = MINIATURE["n"],
+    epochs: int = MINIATURE["epochs"],
+    width: float = MINIATURE["width"],
+    learning_rate: float = MINIATURE["learning_rate"],
+    strategies: Sequence[str] = MINIATURE["strategies"],
+    activations: Sequence[str] = MINIATURE["activations"],
+    tolerance: float = 0.02,
+    seed: int = 0,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> MiniatureResult:
+    """The paper's synthetic study in miniature: generate, train, attribute, score, select.
+
+    1. :func:`acme_fast.synthetic.make_dataset` (``n`` sequences, ``seed``).
+    2. One :func:`acme_fast.zoo.base_cnn` (BN, ``width``) per ``activations`` x ``strategies``,
+       trained by :func:`acme_fast.zoo.train` for up to ``epochs`` epochs (Adam ``learning_rate``,
+       early stopping on the validation AUROC).
+    3. Saliency maps of the positive test sequences scored by both consistency metrics (both
+       presets) and against the ground truth (:func:`acme_fast.reproduce.score_one`).
+    4. :func:`acme_fast.select.select_models`: models within ``tolerance`` of the best test AUROC,
+       ranked by the k-attr-mean KLD (paper preset), ties broken by the k-mer KLD.
+
+    Writes into ``out_dir`` (created; refused if it holds anything): ``scores.csv`` (the ranked
+    selection table), ``selection.png``, ``snr_vs_<column>.png`` and ``logos.png`` (saliency maps of
+    the first-ranked and of the least consistent model on one positive test sequence, beside its
+    ground truth).
+
+    Parameters
+    ----------
+    out_dir : path
+    n, epochs : int
+    width, learning_rate : float
+    strategies : sequence of str
+        Regularisation strategies (:data:`acme_fast.zoo.STRATEGIES`).
+    activations : sequence of {"relu", "exponential"}
+        First-layer activations.
+    tolerance : float
+        AUROC tolerance of the selection.
+    seed : int
+        Dataset seed; model ``i`` is trained with seed ``seed + i``.
+    progress : bool
+        Progress bars (tqdm).
+    log : callable, optional
+        Receives one line per trained model (e.g. ``print``).
+
+    Returns
+    -------
+    MiniatureResult
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from ._files import atomic_output
+    from .reproduce import _clear_session, figures, score_one
+    from .select import select_models
+    from .synthetic import make_dataset
+    from .zoo import STRATEGIES, base_cnn, train
+
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"out_dir: {str(out)!r} exists and is not an empty directory")
+    strategies, activations = tuple(strategies), tuple(activations)
+    for s in strategies:
+        if s not in STRATEGIES:
+            raise ValueError(f"strategies: expected values among {STRATEGIES}, got {s!r}")
+    for a in activations:
+        if a not in ("relu", "exponential"):
+            raise ValueError(f"activations: expected 'relu' or 'exponential', got {a!r}")
+    if not strategies or not activations:
+        raise ValueError("strategies, activations: expected at least one of each")
+
+    data = make_dataset(n=n, seed=seed, progress=progress)
+    xy = (data.X_train, data.Y_train, data.X_valid, data.Y_valid)
+    x_pos, xm_pos = data.positives("test")
+    input_shape = tuple(np.asarray(data.X_train).shape[1:])
+    jobs = [(a, s) for a in activations for s in strategies]
+    rows, models = [], {}
+    for i, (act, strat) in enumerate(tqdm(jobs, desc="train + score", unit="model", disable=not progress)):
+        name = f"{act}/{strat}"
+        t1 = time.perf_counter()
+
+        def builder(act=act):
+            return base_cnn(act, batch_norm=True, width=width, input_shape=input_shape)
+
+        model, hist = train(builder, xy, strategy=strat, epochs=epochs, learning_rate=learning_rate,
+                            seed=seed + i)
+        row = {"model": name, "strategy": strat, "activation": act, "batch_norm": True,
+               "epochs_trained": len(hist["loss"]), "best_epoch": hist["best_epoch"]}
+        row.update(score_one(model, data.X_test, data.Y_test, x_pos, xm_pos))
+        rows.append(row)
+        models[name] = model
+        if log is not None:
+            log(f"  {name:<28} test AUROC {row['auroc']:.3f}  k-attr KLD {row['kattr_kld_paper']:.3f}  "
+                f"k-mer KLD {row['kmer_kld_paper']:.3f}  GT SNR {row['gt_snr']:.3f}  "
+                f"({time.perf_counter() - t1:.0f} s)")
+    table = pd.DataFrame(rows)
+    sel = select_models(table.set_index("model"), performance="auroc",
+                        consistency=["kattr_kld_paper", "kmer_kld_paper"], tolerance=tolerance)
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    with atomic_output(out / "scores.csv") as tmp:
+        sel.to_csv(tmp)
+    files.append(out / "scores.csv")
+    files += figures(table, out, overwrite=False, tolerance=tolerance)
+    best, worst = sel.index[0], sel.index[-1]  # rank 1, and the least consistent model
+    files.append(_logo_figure(models[best], models[worst], best, worst, x_pos, xm_pos, out / "logos.png"))
+    del models
+    _clear_session()
+    return MiniatureResult(table=table, selection=sel, files=files, seconds=time.perf_counter() - t0)
+
+
+def _logo_figure(best: Any, worst: Any, best_name: str, worst_name: str, x: np.ndarray, x_model: np.ndarray,
+                 path: Path) -> Path:
+    """Ground truth and the saliency maps (grad x input) of two models on the positive test sequence
+    with the most motif information, cropped to its motif-bearing stretch (at most 120 bp)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .attribution import saliency
+    from .plot import plot_attribution_logo
+    from .reproduce import _save_png
+
+    info = np.clip(2.0 + np.sum(x_model * np.log2(x_model + 1e-10), axis=2), 0.0, None)  # (N, L) bits
+    i = int(np.argmax(info.sum(axis=1)))
+    hot = np.flatnonzero(info[i] > 0.5)
+    lo = max(0, int(hot[0]) - 5) if hot.size else 0
+    hi = min(x.shape[1], (int(hot[-1]) + 6) if hot.size else x.shape[1])
+    lo, hi = (lo, hi) if hi - lo <= 120 else (lo, lo + 120)
+    fig, axes = plt.subplots(3, 1, figsize=(min(0.12 * (hi - lo) + 1.5, 16.0), 5.2), sharex=True)
+    plot_attribution_logo(x[i:i + 1], saliency(best, x[i:i + 1]), 0, x_model=x_model[i:i + 1], start=lo, stop=hi,
+                          ax=axes[:2])
+    axes[1].set_title(f"ranked first: {best_name}", fontsize=9, loc="left")
+    axes[1].set_xlabel("")
+    plot_attribution_logo(x[i:i + 1], saliency(worst, x[i:i + 1]), 0, start=lo, stop=hi, ax=axes[2])
+    axes[2].set_title(f"least consistent: {worst_name}", fontsize=9, loc="left")
+    fig.tight_layout()
+    return _save_png(fig, path, False, 90)

@@ -494,6 +494,11 @@ PYBIND11_MODULE(_core, m) {
     m.attr("has_openmp") = false;
 #endif
     m.def("max_threads", [](int n) { return resolve_threads(n); }, py::arg("n_threads") = 0);
+    // SIMD: "avx512" when the CPU has it and it is switched on, else "scalar".
+    // The switch exists for the tests, which check both paths give the same bits.
+    m.def("simd_level", []() { return std::string(use_avx512() ? "avx512" : "scalar"); });
+    m.def("cpu_has_avx512", []() { return cpu_has_avx512(); });
+    m.def("set_simd", [](bool on) { simd_switch().store(on); }, py::arg("enabled"));
     m.def("kmer_count", &kmer_count_py, py::arg("x"), py::arg("attr"), py::arg("k"), py::arg("quantile"),
           py::arg("buffer"), py::arg("want_prior"), py::arg("ncl"), py::arg("n_threads"));
     m.def("kmer_intervals", &kmer_intervals_py, py::arg("attr"), py::arg("k"), py::arg("quantile"),

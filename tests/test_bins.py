@@ -35,9 +35,17 @@ def _near_edges(bw, n_bins, acme, n_per_edge=50, eps=(0.0, 1e-15, 1e-9, 1e-6, 5e
     return np.concatenate(pts) if pts else np.zeros((0, 3))
 
 
+@pytest.fixture(params=["vector", "scalar"])
+def simd_path(request):
+    """The AVX-512 binning (where the CPU has it) and the scalar one."""
+    _core.set_simd(request.param == "vector")
+    yield request.param
+    _core.set_simd(True)
+
+
 @pytest.mark.parametrize("acme", [False, True])
 @pytest.mark.parametrize("bw", [0.1, 0.2, 0.05, 0.3, 1.0, 3.0])
-def test_fast_bins_equal_exact_bins(acme, bw):
+def test_fast_bins_equal_exact_bins(acme, bw, simd_path):
     n_bins = int((3.1416 if acme else np.pi) / bw)
     rng = np.random.default_rng(0)
     e = np.concatenate([

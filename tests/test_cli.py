@@ -1,4 +1,4 @@
-"""Command line: ``acme-fast score`` end to end (and ``demo`` still runs)."""
+"""Command line: ``acme-fast score`` end to end (and ``demo --kernels-only`` runs)."""
 
 from __future__ import annotations
 
@@ -193,6 +193,7 @@ def test_progress_and_summary(files, capsys):
     assert rc == 0 and "1 row(s) written to" in err
 
 
-def test_demo_still_runs(capsys):
-    rc, out, _ = run(["demo", "--n", 200, "--length", 100, "--quiet"], capsys)
-    assert rc in (0, 1) and "acme_fast demo" in out
+def test_demo_kernels_only_runs(capsys):
+    rc, out, _ = run(["demo", "--kernels-only", "--n", 200, "--length", 100, "--quiet"], capsys)
+    assert rc in (0, 1) and "acme_fast demo --kernels-only" in out
+    assert "focused" in out and "diffuse" in out

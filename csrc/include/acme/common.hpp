@@ -12,7 +12,10 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#include "simd.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -167,8 +170,11 @@ inline OrderPair order_pair(const double* src, i64 n, double q, double* buf) {
     const double inf = std::numeric_limits<double>::infinity();
     const double plo = ia >= 0 ? smp[ia] : -inf;
     const double phi = ib < S ? smp[ib] : inf;
-    i64 below = 0, m = 0;
-    for (i64 j = 0; j < n; ++j) {
+    i64 below = 0, m = 0, j0 = 0;
+#if ACME_X86_SIMD
+    if (use_avx512()) j0 = simd::bracket(src, n, plo, phi, buf, below, m);
+#endif
+    for (i64 j = j0; j < n; ++j) {
         const double v = src[j];
         below += v < plo;
         buf[m] = v;

@@ -104,8 +104,22 @@ struct SeqPoints {
         double* __restrict__ E3p = E3.data();
         double* __restrict__ np_ = nrm.data();
         const TA* __restrict__ ap = a;
+        // The norms are summed in 8 interleaved lanes (position l into lane l % 8),
+        // combined in a fixed tree: the same bits on the vector and scalar paths.
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        const int w = cfg.window;
+        i64 l0 = 0, pw = -1;  // positions done by the vector path; windows done (-1: none, not fused)
+#if ACME_X86_SIMD
+        const bool vec = use_avx512();
+        if constexpr (std::is_same_v<TA, float>) {
+            if (vec && w == 3)
+                l0 = simd::load_w3_f32(a, L, NCL, acme, E1p, E2p, E3p, e1.data(), e2.data(), e3.data(), s.data(),
+                                       acc, pw);
+            if (vec && l0 == 0) l0 = simd::load_f32(a, L, NCL, acme, E1p, E2p, E3p, acc);
+        }
+#endif
         if (acme) {
-            for (i64 l = 0; l < L; ++l) {
+            for (i64 l = l0; l < L; ++l) {
                 double x, y, z, w;
                 read4<TA, NCL>(ap, L, l, x, y, z, w);
                 np_[l] = gauge_norm(x, y, z, w);
@@ -114,7 +128,7 @@ struct SeqPoints {
                 E3p[l] = Basis::e3(x, y, z, w);
             }
         } else {
-            for (i64 l = 0; l < L; ++l) {
+            for (i64 l = l0; l < L; ++l) {
                 double x, y, z, w;
                 read4<TA, NCL>(ap, L, l, x, y, z, w);
                 np_[l] = gauge_norm(x, y, z, w);
@@ -123,8 +137,8 @@ struct SeqPoints {
                 E3p[l] = Basis::e3(x, y, z, w);
             }
         }
-        double total = 0.0;  // in position order
-        for (i64 l = 0; l < L; ++l) total += np_[l];
+        for (i64 l = l0; l < L; ++l) acc[l & 7] += np_[l];  // the positions the vector path left
+        const double total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
         // Any inf/nan input makes its norm, and so the total, non-finite.
         if (!std::isfinite(total)) {
             if (!first_nonfinite<TA, NCL>(a, L, bad_pos, bad_val)) {
@@ -136,7 +150,6 @@ struct SeqPoints {
         // A sequence whose norms sum to 0 stays 0 (the published code made NaN
         // and zeroed it: the same points, all of radius 0).
         const double inv = total > 0.0 ? 1.0 / total : 0.0;
-        const int w = cfg.window;
         P = kattr_points_per_seq(cfg, L);
         scale = acme ? inv : inv / w;
         // Point p sums positions p .. p+w-1 (paper: centred at p + w/2; acme:
@@ -147,7 +160,11 @@ struct SeqPoints {
             double* __restrict__ o2 = e2.data();
             double* __restrict__ o3 = e3.data();
             double* __restrict__ os = s.data();
-            for (i64 p = 0; p < straight; ++p) {
+            i64 p0 = pw > 0 ? pw : 0;
+#if ACME_X86_SIMD
+            if (vec && pw < 0) p0 = simd::window3(E1p, E2p, E3p, straight, o1, o2, o3, os);
+#endif
+            for (i64 p = p0; p < straight; ++p) {
                 const double s1 = E1p[p] + E1p[p + 1] + E1p[p + 2];
                 const double s2 = E2p[p] + E2p[p + 1] + E2p[p + 2];
                 const double s3 = E3p[p] + E3p[p + 1] + E3p[p + 2];
@@ -182,7 +199,7 @@ struct SeqPoints {
             e2[p] = s2;
             e3[p] = s3;
         }
-        for (i64 p = 0; p < P; ++p) s[p] = e1[p] * e1[p] + e2[p] * e2[p] + e3[p] * e3[p];
+        for (i64 p = (w == 3 ? straight : 0); p < P; ++p) s[p] = e1[p] * e1[p] + e2[p] * e2[p] + e3[p] * e3[p];
         return true;
     }
 
@@ -195,7 +212,13 @@ struct SeqPoints {
     // exact path.
     void bin_points(const KattrConfig& cfg, i64 n) {
         const bool acme = cfg.acme;
-        for (i64 j = 0; j < n; ++j) {
+        i64 j0 = 0;
+#if ACME_X86_SIMD
+        if (use_avx512())
+            j0 = simd::bin_points(e1.data(), e2.data(), e3.data(), s.data(), idx.data(), n, acme, cfg.bin_width,
+                                  cfg.n_bins - 1, cfg.n_bins, bins.data());
+#endif
+        for (i64 j = j0; j < n; ++j) {
             const i64 p = idx[j];
             const double xp = e2[p], yp = e3[p], zp = e1[p];
             const double rho = std::sqrt(xp * xp + yp * yp);
@@ -211,7 +234,7 @@ struct SeqPoints {
         }
         const double bw = cfg.bin_width, inv_bw = 1.0 / bw;
         const i64 top = cfg.n_bins - 1, nb = cfg.n_bins;
-        for (i64 j = 0; j < n; ++j) {
+        for (i64 j = j0; j < n; ++j) {
             const bool degenerate = c_phi[j] > 1.0;
             const i64 bi = approx_angle_bin(degenerate ? 0.0 : c_phi[j], bw, inv_bw, top);
             const i64 bj = approx_angle_bin(c_theta[j], bw, inv_bw, top);
@@ -301,8 +324,11 @@ void kattr_sequence_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int
             const OrderPair o = order_pair(sp.s.data(), P, cfg.quantile, sp.scratch.data());
             const double cut = numpy_lerp(std::sqrt(o.a) * scale, std::sqrt(o.b) * scale, o.gamma);
             // r > cut implies s > o.a: a branch-free prefilter, then the exact test.
-            i64 nk = 0;
-            for (i64 p = 0; p < P; ++p) {
+            i64 nk = 0, p0 = 0;
+#if ACME_X86_SIMD
+            if (use_avx512()) p0 = simd::indices_above(sp.s.data(), P, o.a, sp.idx.data(), nk);
+#endif
+            for (i64 p = p0; p < P; ++p) {
                 sp.idx[nk] = p;
                 nk += sp.s[p] > o.a;
             }

@@ -1,0 +1,289 @@
+// AVX-512 versions of the hottest k-attr loops, chosen at run time.
+//
+// Every function here computes exactly what the scalar loop it replaces
+// computes, bit for bit: the same IEEE operations (add, sub, mul, sqrt, all
+// correctly rounded) in the same order per value, no fused multiply-add (the
+// build passes -ffp-contract=off, so the compiler cannot contract either),
+// and the same output order (compress stores keep the input order). Each
+// function handles a prefix whose length is a multiple of its vector width
+// and returns that length; the caller's scalar loop finishes the tail. The
+// scalar code is therefore both the fallback (other CPUs, other compilers)
+// and the reference the tests compare against (simd_enabled(false)).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define ACME_X86_SIMD 1
+#include <immintrin.h>
+#define ACME_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,popcnt")))
+#else
+#define ACME_X86_SIMD 0
+#endif
+
+namespace acme::core {
+
+// The user switch (tests turn it off to compare against the scalar path).
+inline std::atomic<bool>& simd_switch() {
+    static std::atomic<bool> on{true};
+    return on;
+}
+
+inline bool cpu_has_avx512() {
+#if ACME_X86_SIMD
+    static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+    return has;
+#else
+    return false;
+#endif
+}
+
+// Whether the AVX-512 loops run now.
+inline bool use_avx512() { return simd_switch().load(std::memory_order_relaxed) && cpu_has_avx512(); }
+
+#if ACME_X86_SIMD
+namespace simd {
+
+// Per-position maps of 8 positions: E1, E2 (or the published E2a), E3 and the
+// gauge-corrected norm, exactly as Basis and gauge_norm compute them.
+struct F32Block {
+    __m512d e1, e2, e3, nrm;
+};
+
+ACME_AVX512 inline F32Block f32_block(const float* a, std::int64_t L, std::int64_t l, bool ncl, bool acme) {
+    __m512d x, y, z, w;
+    if (ncl) {
+        x = _mm512_cvtps_pd(_mm256_loadu_ps(a + l));
+        y = _mm512_cvtps_pd(_mm256_loadu_ps(a + L + l));
+        z = _mm512_cvtps_pd(_mm256_loadu_ps(a + 2 * L + l));
+        w = _mm512_cvtps_pd(_mm256_loadu_ps(a + 3 * L + l));
+    } else {
+        const __m512i ix = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
+        const __m512i one = _mm512_set1_epi32(1);
+        const __m512i iy = _mm512_add_epi32(ix, one), iz = _mm512_add_epi32(iy, one), iw = _mm512_add_epi32(iz, one);
+        const __m512 v0 = _mm512_loadu_ps(a + 4 * l);
+        const __m512 v1 = _mm512_loadu_ps(a + 4 * l + 16);
+        x = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_permutex2var_ps(v0, ix, v1)));
+        y = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_permutex2var_ps(v0, iy, v1)));
+        z = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_permutex2var_ps(v0, iz, v1)));
+        w = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_permutex2var_ps(v0, iw, v1)));
+    }
+    const __m512d r2 = _mm512_set1_pd(0.70710678118654752440);
+    const __m512d r6 = _mm512_set1_pd(acme ? 0.5 * 0.40824829046386301637 : 0.40824829046386301637);
+    const __m512d r12 = _mm512_set1_pd(0.28867513459481288225);
+    F32Block b;
+    // gauge_norm2: mu = (x + y + z + w) / 4 (== * 0.25 exactly); a*a + b*b + c*c + d*d, left to right.
+    const __m512d mu =
+        _mm512_mul_pd(_mm512_add_pd(_mm512_add_pd(_mm512_add_pd(x, y), z), w), _mm512_set1_pd(0.25));
+    const __m512d da = _mm512_sub_pd(x, mu), db = _mm512_sub_pd(y, mu);
+    const __m512d dc = _mm512_sub_pd(z, mu), dd = _mm512_sub_pd(w, mu);
+    __m512d n2 = _mm512_add_pd(_mm512_mul_pd(da, da), _mm512_mul_pd(db, db));
+    n2 = _mm512_add_pd(n2, _mm512_mul_pd(dc, dc));
+    n2 = _mm512_add_pd(n2, _mm512_mul_pd(dd, dd));
+    b.nrm = _mm512_sqrt_pd(n2);
+    b.e1 = _mm512_mul_pd(_mm512_sub_pd(y, x), r2);
+    const __m512d e2 = acme ? _mm512_add_pd(_mm512_sub_pd(z, x), _mm512_sub_pd(w, y))
+                            : _mm512_add_pd(_mm512_sub_pd(z, x), _mm512_sub_pd(z, y));
+    b.e2 = _mm512_mul_pd(e2, r6);
+    const __m512d e3 = _mm512_add_pd(_mm512_add_pd(_mm512_sub_pd(w, x), _mm512_sub_pd(w, y)), _mm512_sub_pd(w, z));
+    b.e3 = _mm512_mul_pd(e3, r12);
+    return b;
+}
+
+// Per-position pass of SeqPoints::load for float32 input, 8 positions per
+// step: E1, E2, E3 stored, acc[j] += norm of positions 8k + j. Returns the
+// positions done.
+ACME_AVX512 inline std::int64_t load_f32(const float* a, std::int64_t L, bool ncl, bool acme, double* E1,
+                                          double* E2, double* E3, double* acc) {
+    const std::int64_t L8 = L & ~std::int64_t(7);
+    __m512d tot = _mm512_loadu_pd(acc);
+    for (std::int64_t l = 0; l < L8; l += 8) {
+        const F32Block b = f32_block(a, L, l, ncl, acme);
+        tot = _mm512_add_pd(tot, b.nrm);
+        _mm512_storeu_pd(E1 + l, b.e1);
+        _mm512_storeu_pd(E2 + l, b.e2);
+        _mm512_storeu_pd(E3 + l, b.e3);
+    }
+    _mm512_storeu_pd(acc, tot);
+    return L8;
+}
+
+// (E[p] + E[p + 1]) + E[p + 2] for the 8 points of block `prev`, given the next block.
+ACME_AVX512 inline __m512d window3_sum(__m512d prev, __m512d cur) {
+    const __m512i pi = _mm512_castpd_si512(prev), ci = _mm512_castpd_si512(cur);
+    const __m512d s1 = _mm512_castsi512_pd(_mm512_alignr_epi64(ci, pi, 1));  // E[p + 1]
+    const __m512d s2 = _mm512_castsi512_pd(_mm512_alignr_epi64(ci, pi, 2));  // E[p + 2]
+    return _mm512_add_pd(_mm512_add_pd(prev, s1), s2);
+}
+
+// load_f32 fused with the window-3 sums, without a round trip through memory:
+// windows p = 0 .. pw (pw = L8 - 8) go straight to o1, o2, o3 and os; E is
+// stored only for the first and the last full block (the wrap-around windows
+// and the scalar tail need those). Returns the positions done (L8); 0 when L < 16.
+ACME_AVX512 inline std::int64_t load_w3_f32(const float* a, std::int64_t L, bool ncl, bool acme, double* E1,
+                                             double* E2, double* E3, double* o1, double* o2, double* o3,
+                                             double* os, double* acc, std::int64_t& pw) {
+    const std::int64_t L8 = L & ~std::int64_t(7);
+    pw = 0;
+    if (L8 < 16) return 0;
+    __m512d tot = _mm512_loadu_pd(acc);
+    F32Block prev = f32_block(a, L, 0, ncl, acme);
+    tot = _mm512_add_pd(tot, prev.nrm);
+    _mm512_storeu_pd(E1, prev.e1);
+    _mm512_storeu_pd(E2, prev.e2);
+    _mm512_storeu_pd(E3, prev.e3);
+    for (std::int64_t l = 8; l < L8; l += 8) {
+        const F32Block b = f32_block(a, L, l, ncl, acme);
+        tot = _mm512_add_pd(tot, b.nrm);
+        const __m512d s1 = window3_sum(prev.e1, b.e1);
+        const __m512d s2 = window3_sum(prev.e2, b.e2);
+        const __m512d s3 = window3_sum(prev.e3, b.e3);
+        const std::int64_t p = l - 8;
+        _mm512_storeu_pd(o1 + p, s1);
+        _mm512_storeu_pd(o2 + p, s2);
+        _mm512_storeu_pd(o3 + p, s3);
+        const __m512d q = _mm512_add_pd(_mm512_mul_pd(s1, s1), _mm512_mul_pd(s2, s2));
+        _mm512_storeu_pd(os + p, _mm512_add_pd(q, _mm512_mul_pd(s3, s3)));
+        prev = b;
+    }
+    _mm512_storeu_pd(E1 + L8 - 8, prev.e1);
+    _mm512_storeu_pd(E2 + L8 - 8, prev.e2);
+    _mm512_storeu_pd(E3 + L8 - 8, prev.e3);
+    _mm512_storeu_pd(acc, tot);
+    pw = L8 - 8;
+    return L8;
+}
+
+// Window-3 sums of SeqPoints::load (points p = 0 .. n), 8 points per step.
+ACME_AVX512 inline std::int64_t window3(const double* E1, const double* E2, const double* E3, std::int64_t n,
+                                         double* o1, double* o2, double* o3, double* os) {
+    const std::int64_t n8 = n & ~std::int64_t(7);
+    for (std::int64_t p = 0; p < n8; p += 8) {
+        const __m512d s1 =
+            _mm512_add_pd(_mm512_add_pd(_mm512_loadu_pd(E1 + p), _mm512_loadu_pd(E1 + p + 1)), _mm512_loadu_pd(E1 + p + 2));
+        const __m512d s2 =
+            _mm512_add_pd(_mm512_add_pd(_mm512_loadu_pd(E2 + p), _mm512_loadu_pd(E2 + p + 1)), _mm512_loadu_pd(E2 + p + 2));
+        const __m512d s3 =
+            _mm512_add_pd(_mm512_add_pd(_mm512_loadu_pd(E3 + p), _mm512_loadu_pd(E3 + p + 1)), _mm512_loadu_pd(E3 + p + 2));
+        _mm512_storeu_pd(o1 + p, s1);
+        _mm512_storeu_pd(o2 + p, s2);
+        _mm512_storeu_pd(o3 + p, s3);
+        __m512d q = _mm512_add_pd(_mm512_mul_pd(s1, s1), _mm512_mul_pd(s2, s2));
+        _mm512_storeu_pd(os + p, _mm512_add_pd(q, _mm512_mul_pd(s3, s3)));
+    }
+    return n8;
+}
+
+// The bracket pass of order_pair: below += #(v < lo); values with lo <= v <= hi
+// appended to buf (in order) at m. Returns the values done.
+ACME_AVX512 inline std::int64_t bracket(const double* src, std::int64_t n, double lo, double hi, double* buf,
+                                         std::int64_t& below, std::int64_t& m) {
+    const std::int64_t n8 = n & ~std::int64_t(7);
+    const __m512d vlo = _mm512_set1_pd(lo), vhi = _mm512_set1_pd(hi);
+    std::int64_t b = below, k = m;
+    for (std::int64_t j = 0; j < n8; j += 8) {
+        const __m512d v = _mm512_loadu_pd(src + j);
+        const __mmask8 lt = _mm512_cmp_pd_mask(v, vlo, _CMP_LT_OQ);
+        const __mmask8 in = _mm512_cmp_pd_mask(v, vlo, _CMP_GE_OQ) & _mm512_cmp_pd_mask(v, vhi, _CMP_LE_OQ);
+        b += _mm_popcnt_u32(lt);
+        // Register compress + plain store: the memory form of vcompresspd is
+        // microcoded and slow on some CPUs (AMD Zen 4). The store writes 8
+        // values at k <= j, so it stays inside buf[0, n); past the kept ones
+        // it leaves garbage, as the scalar loop does.
+        _mm512_storeu_pd(buf + k, _mm512_maskz_compress_pd(in, v));
+        k += _mm_popcnt_u32(in);
+    }
+    below = b;
+    m = k;
+    return n8;
+}
+
+// Indices p < n with s[p] > t appended (in order) to idx at k. Returns the values done.
+ACME_AVX512 inline std::int64_t indices_above(const double* s, std::int64_t n, double t, std::int64_t* idx,
+                                               std::int64_t& k) {
+    const std::int64_t n8 = n & ~std::int64_t(7);
+    const __m512d vt = _mm512_set1_pd(t);
+    __m512i pv = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i eight = _mm512_set1_epi64(8);
+    std::int64_t c = k;
+    for (std::int64_t p = 0; p < n8; p += 8) {
+        const __mmask8 gt = _mm512_cmp_pd_mask(_mm512_loadu_pd(s + p), vt, _CMP_GT_OQ);
+        _mm512_storeu_si512(idx + c, _mm512_maskz_compress_epi64(gt, pv));  // c <= p: inside idx[0, n)
+        c += _mm_popcnt_u32(gt);
+        pv = _mm512_add_epi64(pv, eight);
+    }
+    k = c;
+    return n8;
+}
+
+// approx_angle_bin of 8 cosines (the same operations in the same order);
+// lanes that must take the exact path get -1.
+ACME_AVX512 inline __m512i approx_angle_bin8(__m512d c, double bin_width, double inv_bw, std::int64_t top) {
+    const __m512d ax = _mm512_abs_pd(c);
+    __m512d poly = _mm512_sub_pd(_mm512_set1_pd(0.0742610), _mm512_mul_pd(_mm512_set1_pd(0.0187293), ax));
+    poly = _mm512_add_pd(_mm512_set1_pd(-0.2121144), _mm512_mul_pd(ax, poly));
+    poly = _mm512_add_pd(_mm512_set1_pd(1.5707288), _mm512_mul_pd(ax, poly));
+    __m512d ac = _mm512_mul_pd(_mm512_sqrt_pd(_mm512_sub_pd(_mm512_set1_pd(1.0), ax)), poly);
+    const __mmask8 neg = _mm512_cmp_pd_mask(c, _mm512_setzero_pd(), _CMP_LT_OQ);
+    ac = _mm512_mask_sub_pd(ac, neg, _mm512_set1_pd(3.14159265358979323846), ac);
+    const __m512i vtop = _mm512_set1_epi64(top);
+    const __m512i g = _mm512_min_epi64(_mm512_cvttpd_epi64(_mm512_mul_pd(ac, _mm512_set1_pd(inv_bw))), vtop);
+    const __m512d bw = _mm512_set1_pd(bin_width), margin = _mm512_set1_pd(2e-4);
+    const __m512d lower = _mm512_mul_pd(_mm512_cvtepi64_pd(g), bw);
+    const __m512d upper = _mm512_add_pd(lower, bw);
+    const __mmask8 lo_ok = _mm512_cmpeq_epi64_mask(g, _mm512_setzero_si512()) |
+                           _mm512_cmp_pd_mask(_mm512_sub_pd(ac, lower), margin, _CMP_GE_OQ);
+    const __mmask8 hi_ok =
+        _mm512_cmpeq_epi64_mask(g, vtop) | _mm512_cmp_pd_mask(_mm512_sub_pd(upper, ac), margin, _CMP_GE_OQ);
+    return _mm512_mask_blend_epi64(lo_ok & hi_ok, _mm512_set1_epi64(-1), g);
+}
+
+// The vectorised part of SeqPoints::bin_points: bins of the points idx[0 .. n8)
+// (n8 = n rounded down to 8) into bins, -1 where the exact formula must decide.
+// Returns n8.
+ACME_AVX512 inline std::int64_t bin_points(const double* e1, const double* e2, const double* e3, const double* s,
+                                            const std::int64_t* idx, std::int64_t n, bool acme, double bin_width,
+                                            std::int64_t top, std::int64_t nb, std::int64_t* bins) {
+    const std::int64_t n8 = n & ~std::int64_t(7);
+    const double inv_bw = 1.0 / bin_width;
+    const __m512d one = _mm512_set1_pd(1.0), mone = _mm512_set1_pd(-1.0), zero = _mm512_setzero_pd();
+    for (std::int64_t j = 0; j < n8; j += 8) {
+        const __m512i vi = _mm512_loadu_si512(idx + j);
+        const __m512d xp = _mm512_i64gather_pd(vi, e2, 8);
+        const __m512d yp = _mm512_i64gather_pd(vi, e3, 8);
+        const __m512d zp = _mm512_i64gather_pd(vi, e1, 8);
+        const __m512d sv = _mm512_i64gather_pd(vi, s, 8);
+        const __m512d rho = _mm512_sqrt_pd(_mm512_add_pd(_mm512_mul_pd(xp, xp), _mm512_mul_pd(yp, yp)));
+        const __m512d r = _mm512_sqrt_pd(sv);
+        // ct = clamp(z' / r); the scalar ternaries keep NaN, so do these (masked moves).
+        __m512d ct = _mm512_div_pd(zp, r);
+        ct = _mm512_mask_mov_pd(ct, _mm512_cmp_pd_mask(ct, one, _CMP_GT_OQ), one);
+        ct = _mm512_mask_mov_pd(ct, _mm512_cmp_pd_mask(ct, mone, _CMP_LT_OQ), mone);
+        // u = x' >= 0 ? y'^2 / (rho + x') : rho - x'
+        const __mmask8 xpos = _mm512_cmp_pd_mask(xp, zero, _CMP_GE_OQ);
+        const __m512d u = _mm512_mask_blend_pd(xpos, _mm512_sub_pd(rho, xp),
+                                               _mm512_div_pd(_mm512_mul_pd(yp, yp), _mm512_add_pd(rho, xp)));
+        const __mmask8 ypos = _mm512_cmp_pd_mask(yp, zero, _CMP_GE_OQ);
+        const __m512d sg = _mm512_mask_blend_pd(ypos, one, mone);
+        __m512d cp = _mm512_mul_pd(sg, _mm512_sqrt_pd(_mm512_div_pd(u, _mm512_mul_pd(_mm512_set1_pd(2.0), rho))));
+        cp = _mm512_mask_mov_pd(cp, _mm512_cmp_pd_mask(cp, one, _CMP_GT_OQ), one);
+        cp = _mm512_mask_mov_pd(cp, _mm512_cmp_pd_mask(cp, mone, _CMP_LT_OQ), mone);
+        __mmask8 degenerate = ~_mm512_cmp_pd_mask(rho, zero, _CMP_GT_OQ);
+        if (acme) degenerate |= _mm512_cmp_pd_mask(xp, zero, _CMP_EQ_OQ);
+        cp = _mm512_mask_mov_pd(cp, degenerate, zero);
+        const __m512i bi = approx_angle_bin8(cp, bin_width, inv_bw, top);
+        const __m512i bj = approx_angle_bin8(ct, bin_width, inv_bw, top);
+        const __mmask8 bad = degenerate | _mm512_cmplt_epi64_mask(bi, _mm512_setzero_si512()) |
+                             _mm512_cmplt_epi64_mask(bj, _mm512_setzero_si512());
+        const __m512i bin = _mm512_add_epi64(_mm512_mullo_epi64(bi, _mm512_set1_epi64(nb)), bj);
+        _mm512_storeu_si512(bins + j, _mm512_mask_blend_epi64(bad, bin, _mm512_set1_epi64(-1)));
+    }
+    return n8;
+}
+
+}  // namespace simd
+#endif
+
+}  // namespace acme::core
