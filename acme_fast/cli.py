@@ -749,9 +749,12 @@ def _reproduce_sweep(args: argparse.Namespace) -> int:
     figures(table, out)
     if not args.quiet:
         o = summary["group_mean_spearman"]
+        f = summary["by_min_auroc"]["0.9"]
         print(f"acme-fast reproduce --sweep: {len(table)} models trained and scored in "
               f"{time.perf_counter() - t0:.0f} s; "
               "Spearman with GT SNR across group means: " + ", ".join(f"{k} {v:.2f}" for k, v in o.items())
+              + f"; over the {f['n_models']} models with AUROC >= 0.9: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in f.items() if k != "n_models")
               + f"; written to {out}", file=sys.stderr)
     return 0
 

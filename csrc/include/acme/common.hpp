@@ -148,7 +148,9 @@ inline double quantile_linear(double* buf, i64 n, double q) {
 // counts the values below the bracket and copies those inside it to `buf`
 // (room for n values), where nth_element finishes. If the bracket misses (an
 // unlucky sample) the full selection runs instead. Exact either way.
-inline OrderPair order_pair(const double* src, i64 n, double q, double* buf) {
+// `buf2`, `buf3` (room for n each, optional) let the AVX-512 selection run.
+inline OrderPair order_pair(const double* src, i64 n, double q, double* buf, double* buf2 = nullptr,
+                            double* buf3 = nullptr) {
     i64 lo, hi;
     double gamma;
     quantile_ranks(n, q, lo, hi, gamma);
@@ -164,9 +166,11 @@ inline OrderPair order_pair(const double* src, i64 n, double q, double* buf) {
     double smp[S];
     const i64 off = n / (2 * S);
     for (int j = 0; j < S; ++j) smp[j] = src[(static_cast<i64>(j) * n) / S + off];
-    std::sort(smp, smp + S);
     const i64 ts = (lo * S) / n;
     const i64 ia = ts - 6, ib = ts + 7;
+    // Only two order statistics of the sample are needed: two partial selections.
+    if (ia >= 0) std::nth_element(smp, smp + ia, smp + S);
+    if (ib < S) std::nth_element(smp + (ia >= 0 ? ia + 1 : 0), smp + ib, smp + S);
     const double inf = std::numeric_limits<double>::infinity();
     const double plo = ia >= 0 ? smp[ia] : -inf;
     const double phi = ib < S ? smp[ib] : inf;
@@ -182,6 +186,13 @@ inline OrderPair order_pair(const double* src, i64 n, double q, double* buf) {
     }
     if (!(below <= lo && hi < below + m)) return full();
     const i64 k = lo - below;
+#if ACME_X86_SIMD
+    if (buf2 != nullptr && buf3 != nullptr && use_avx512()) {
+        double a, b;
+        simd::select_pair(buf, m, k, buf2, buf3, a, b);
+        return OrderPair{a, (hi == lo) ? a : b, gamma};
+    }
+#endif
     std::nth_element(buf, buf + k, buf + m);
     const double a = buf[k];
     const double b = (hi == lo) ? a : *std::min_element(buf + k + 1, buf + m);
@@ -304,9 +315,20 @@ struct FixedSum {
             mant >>= -shift;
             shift = 0;
         }
-        const int idx = shift / 64, off = shift % 64;
+        const int idx = shift / 64, off = shift % 64;  // shift < 96 + 128 - 52: idx <= 2
+#if defined(__SIZEOF_INT128__)
+        // mant << off has at most 116 bits: one 128-bit add over limbs idx, idx + 1.
+        using u128 = unsigned __int128;
+        const u128 v = static_cast<u128>(mant) << off;
+        const u128 cur = (static_cast<u128>(limb[idx + 1]) << 64) | limb[idx];
+        const u128 sum = cur + v;
+        limb[idx] = static_cast<u64>(sum);
+        limb[idx + 1] = static_cast<u64>(sum >> 64);
+        if (sum < v) add_bits(idx + 2, 1);
+#else
         add_bits(idx, mant << off);
         if (off) add_bits(idx + 1, mant >> (64 - off));
+#endif
         return true;
     }
     void merge(const FixedSum& o) {

@@ -203,6 +203,36 @@ struct SeqPoints {
         return true;
     }
 
+    // Points with radius sqrt(s[p]) * scale >= b into idx[0..n), in order; returns n.
+    // A cheap test on s (with a margin far above rounding) prefilters; the
+    // exact radius test decides.
+    i64 select_at_least(double b) {
+        i64 n = 0, p0 = 0;
+        if (b > 0.0 && scale > 0.0) {
+            const double t = b / scale;
+            const double lo = t * t * (1.0 - 1e-9);  // r >= b implies s > lo
+#if ACME_X86_SIMD
+            if (use_avx512()) p0 = simd::indices_above(s.data(), P, lo, idx.data(), n);
+#endif
+            for (i64 p = p0; p < P; ++p) {
+                idx[n] = p;
+                n += s[p] > lo;
+            }
+            i64 m = 0;
+            for (i64 j = 0; j < n; ++j) {
+                const i64 p = idx[j];
+                idx[m] = p;
+                m += std::sqrt(s[p]) * scale >= b;
+            }
+            return m;
+        }
+        for (i64 p = 0; p < P; ++p) {
+            idx[n] = p;
+            n += std::sqrt(s[p]) * scale >= b;
+        }
+        return n;
+    }
+
     // Bins of the points idx[0..n) into bins[0..n): the same bins as
     // kattr_bin_exact, mostly without atan2/acos. Both angles lie in [0, pi], so
     // each is known by its cosine: cos(theta) = z'/r and
@@ -321,7 +351,8 @@ void kattr_sequence_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int
             const i64 P = sp.P;
             const double scale = sp.scale;
             // r = sqrt(s) * scale is monotone in s: select on s, interpolate on r.
-            const OrderPair o = order_pair(sp.s.data(), P, cfg.quantile, sp.scratch.data());
+            const OrderPair o = order_pair(sp.s.data(), P, cfg.quantile, sp.scratch.data(), sp.c_phi.data(),
+                                           sp.c_theta.data());
             const double cut = numpy_lerp(std::sqrt(o.a) * scale, std::sqrt(o.b) * scale, o.gamma);
             // r > cut implies s > o.a: a branch-free prefilter, then the exact test.
             i64 nk = 0, p0 = 0;
@@ -363,29 +394,38 @@ inline u64 radius_key(double r) {
     return bits >> 48;  // r >= 0: the bit pattern is monotone in r
 }
 
+// The smallest r >= 0 whose top bits (bits >> shift) are >= key: for r >= 0
+// the bit pattern is monotone in r, so key(r) >= key  <=>  r >= key_floor(key).
+inline double key_floor(u64 key, int shift) {
+    const u64 bits = key << shift;
+    double r;
+    std::memcpy(&r, &bits, sizeof r);
+    return r;
+}
+
 struct RadiusBin {
     double r;
     i64 bin;
 };
 
-// Adds the points of `cand` above the m-th largest radius among them, in
-// parallel: a radix histogram of the radii finds the bucket that holds the
-// m-th largest, nth_element finishes inside that bucket, and per-thread exact
-// histograms take the kept points.
-inline void add_above_rank(const std::vector<RadiusBin>& cand, i64 m, const KattrConfig& cfg, int nt,
-                           FixedSum* hist, i64& n_points, double& cutoff_out, InputError& err) {
+// Adds the candidate points (one list per thread of the pass that found
+// them) above the m-th largest radius among them, in parallel: a radix
+// histogram of the radii finds the bucket that holds the m-th largest,
+// nth_element finishes inside that bucket, and per-thread exact histograms
+// take the kept points. Each thread works on its own list (no concatenation).
+inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64 m, const KattrConfig& cfg,
+                           int nt, FixedSum* hist, i64& n_points, double& cutoff_out, InputError& err) {
     constexpr size_t kKeys = size_t(1) << 16;
-    const i64 n = static_cast<i64>(cand.size());
-    std::vector<std::vector<i64>> tkeys(nt);
-#pragma omp parallel num_threads(nt)
-    {
-        std::vector<i64>& keys = tkeys[thread_id()];
+    const int nl = static_cast<int>(lists.size());
+    std::vector<std::vector<i64>> tkeys(nl);
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nl; ++t) {
+        std::vector<i64>& keys = tkeys[t];
         keys.assign(kKeys, 0);
-#pragma omp for schedule(static)
-        for (i64 j = 0; j < n; ++j) ++keys[radius_key(cand[j].r)];
+        for (const RadiusBin& c : lists[t]) ++keys[radius_key(c.r)];
     }
     std::vector<i64> keys(kKeys, 0);
-    for (int t = 0; t < nt; ++t)
+    for (int t = 0; t < nl; ++t)
         for (size_t j = 0; j < kKeys; ++j) keys[j] += tkeys[t][j];
     i64 above = 0;
     u64 B = 0;
@@ -396,23 +436,27 @@ inline void add_above_rank(const std::vector<RadiusBin>& cand, i64 m, const Katt
         }
         above += keys[j];
     }
+    std::vector<std::vector<double>> tinb(nl);
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nl; ++t)
+        for (const RadiusBin& c : lists[t])
+            if (radius_key(c.r) == B) tinb[t].push_back(c.r);
     std::vector<double> inb;
     inb.reserve(static_cast<size_t>(keys[B]));
-    for (const RadiusBin& c : cand)
-        if (radius_key(c.r) == B) inb.push_back(c.r);
+    for (const auto& v : tinb) inb.insert(inb.end(), v.begin(), v.end());
     const i64 need = m - above;  // 1 <= need <= inb.size()
     std::nth_element(inb.begin(), inb.begin() + (need - 1), inb.end(), std::greater<double>());
     const double cut = inb[static_cast<size_t>(need - 1)];
     cutoff_out = cut;
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
-    std::vector<KattrThreadHist> th(nt);
-#pragma omp parallel num_threads(nt)
-    {
-        KattrThreadHist& me = th[thread_id()];
+    std::vector<KattrThreadHist> th(nl);
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nl; ++t) {
+        KattrThreadHist& me = th[t];
         me.hist.assign(nb2, FixedSum{});
-#pragma omp for schedule(static)
-        for (i64 j = 0; j < n; ++j)
-            if (cand[j].r > cut) me.add(cfg, cand[j].bin, cand[j].r, 0, j);
+        const std::vector<RadiusBin>& list = lists[t];
+        for (size_t j = 0; j < list.size(); ++j)
+            if (list[j].r > cut) me.add(cfg, list[j].bin, list[j].r, 0, static_cast<i64>(j));
     }
     merge_thread_hists(th, hist, nb2, n_points, err);
 }
@@ -461,11 +505,7 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, err, [&](int tid) { th[tid].hist.assign(nb2, FixedSum{}); },
         [&](int tid, i64 i, SeqPoints& sp) {
-            i64 n = 0;
-            for (i64 p = 0; p < P; ++p) {
-                sp.idx[n] = p;
-                n += radius_key(std::sqrt(sp.s[p]) * sp.scale) >= B;
-            }
+            const i64 n = sp.select_at_least(key_floor(B, 48));  // radius_key(r) >= B
             sp.bin_points(cfg, n);
             for (i64 j = 0; j < n; ++j) {
                 const i64 p = sp.idx[j];
@@ -475,9 +515,7 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
             }
         });
     merge_thread_hists(th, hist, nb2, n_points, err);
-    std::vector<RadiusBin> cand;
-    for (auto& c : tcand) cand.insert(cand.end(), c.begin(), c.end());
-    add_above_rank(cand, m - above, cfg, nt, hist, n_points, cutoff_out, err);  // 1 <= m - above <= size
+    add_above_rank(tcand, m - above, cfg, nt, hist, n_points, cutoff_out, err);  // 1 <= m - above <= size
 }
 
 // Global scope, exact, usually in one pass. A sample of sequences (every
@@ -524,13 +562,12 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, err, [&](int tid) { tcand[tid].reserve(expect); },
         [&](int tid, i64, SeqPoints& sp) {
-            i64 n = 0;
-            for (i64 p = 0; p < P; ++p) {
-                sp.idx[n] = p;
-                n += std::sqrt(sp.s[p]) * sp.scale >= b;
-            }
+            const i64 n = sp.select_at_least(b);
             sp.bin_points(cfg, n);
-            for (i64 j = 0; j < n; ++j) tcand[tid].push_back({std::sqrt(sp.s[sp.idx[j]]) * sp.scale, sp.bins[j]});
+            std::vector<RadiusBin>& c = tcand[tid];
+            const size_t c0 = c.size();
+            c.resize(c0 + static_cast<size_t>(n));
+            for (i64 j = 0; j < n; ++j) c[c0 + j] = {std::sqrt(sp.s[sp.idx[j]]) * sp.scale, sp.bins[j]};
         });
     if (!err.ok()) return;
     size_t count = 0;
@@ -540,17 +577,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
         kattr_global_two_pass<TA, NCL>(a, N, L, cfg, n_threads, hist, n_points, cutoff_out, err);
         return;
     }
-    std::vector<RadiusBin> cand;
-    if (nt == 1) {
-        cand.swap(tcand[0]);
-    } else {
-        cand.reserve(count);
-        for (auto& c : tcand) {
-            cand.insert(cand.end(), c.begin(), c.end());
-            std::vector<RadiusBin>().swap(c);
-        }
-    }
-    add_above_rank(cand, m, cfg, nt, hist, n_points, cutoff_out, err);
+    add_above_rank(tcand, m, cfg, nt, hist, n_points, cutoff_out, err);
 }
 
 // Every point's radius and bin, for accumulators of the global scope, which
@@ -647,18 +674,13 @@ void kattr_stream_bin(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_t
     if (B < 0) return;
     const int nt = resolve_threads(n_threads);
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
-    const i64 P = kattr_points_per_seq(cfg, L);
     const u64 ub = static_cast<u64>(B);
     std::vector<KattrThreadHist> th(nt);
     std::vector<std::vector<RadiusBin>> tcand(nt);
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, err, [&](int tid) { th[tid].hist.assign(nb2, FixedSum{}); },
         [&](int tid, i64 i, SeqPoints& sp) {
-            i64 n = 0;
-            for (i64 p = 0; p < P; ++p) {
-                sp.idx[n] = p;
-                n += stream_key(std::sqrt(sp.s[p]) * sp.scale) >= ub;
-            }
+            const i64 n = sp.select_at_least(key_floor(ub, 64 - kStreamKeyBits));  // stream_key(r) >= ub
             sp.bin_points(cfg, n);
             for (i64 j = 0; j < n; ++j) {
                 const i64 p = sp.idx[j];
