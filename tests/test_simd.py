@@ -114,11 +114,43 @@ def test_nonfinite_reported_the_same(both_paths):
     assert s == v and "17" in s
 
 
-@pytest.mark.parametrize("L", [9, 64, 333])
-def test_kmer_bits(both_paths, L):
+@pytest.mark.parametrize("L", [6, 9, 17, 64, 333])
+@pytest.mark.parametrize("layout", ["NLC", "NCL"])
+@pytest.mark.parametrize("xdtype", [np.float32, np.uint8, np.float64])
+def test_kmer_bits(both_paths, L, layout, xdtype):
     rng = np.random.default_rng(L)
-    x = onehot(rng, 30, L)
+    x = onehot(rng, 30, L, n_frac=0.05).astype(xdtype)
     a = attribution(rng, 30, L)
-    s, v = both_paths(lambda: af.kmer_kld(x, a, k=3))
-    assert s.n_intervals == v.n_intervals
-    np.testing.assert_array_equal(s.counts, v.counts)
+    if layout == "NCL":
+        x, a = np.ascontiguousarray(to_ncl(x)), np.ascontiguousarray(to_ncl(a))
+    for preset in ("paper", "acme"):
+        s, v = both_paths(lambda p=preset: af.kmer_kld(x, a, k=3, preset=p, layout=layout))
+        assert s.n_intervals == v.n_intervals and s.n_nucleotides == v.n_nucleotides
+        np.testing.assert_array_equal(s.counts, v.counts)
+        np.testing.assert_array_equal(s.prior, v.prior)
+
+
+@pytest.mark.parametrize("layout", ["NLC", "NCL"])
+@pytest.mark.parametrize("bad", ["two_ones", "half", "nan", "minus_one"])
+def test_kmer_bad_input_reported_the_same(both_paths, layout, bad):
+    rng = np.random.default_rng(8)
+    x = onehot(rng, 6, 50)
+    a = attribution(rng, 6, 50)
+    if bad == "two_ones":
+        x[4, 33] = [1, 0, 1, 0]
+    elif bad == "half":
+        x[4, 33, 2] = 0.5
+    elif bad == "nan":
+        a[4, 33, 1] = np.nan
+    else:
+        x[4, 33] = [0, -1, 0, 0]
+    if layout == "NCL":
+        x, a = np.ascontiguousarray(to_ncl(x)), np.ascontiguousarray(to_ncl(a))
+
+    def msg():
+        with pytest.raises(ValueError) as e:
+            af.kmer_kld(x, a, k=3, layout=layout)
+        return str(e.value)
+
+    s, v = both_paths(msg)
+    assert s == v and "33" in s

@@ -269,7 +269,15 @@ bool first_nonfinite(const TA* a, i64 L, i64& bad_pos, double& bad_val) {
 template <class TA, bool NCL>
 bool load_norms2(const TA* a, i64 L, double* s, i64& bad_pos, double& bad_val) {
     double fin = 0.0;  // stays 0 unless some value is inf or nan (then nan)
-    for (i64 l = 0; l < L; ++l) {
+    i64 l0 = 0;
+#if ACME_X86_SIMD
+    if constexpr (std::is_same_v<TA, float>) {
+        bool ok = true;
+        if (use_avx512()) l0 = simd::norms2_f32(a, L, NCL, s, ok);
+        if (!ok) fin = std::numeric_limits<double>::quiet_NaN();
+    }
+#endif
+    for (i64 l = l0; l < L; ++l) {
         double x, y, z, w;
         read4<TA, NCL>(a, L, l, x, y, z, w);
         fin += (x - x) + (y - y) + (z - z) + (w - w);
@@ -415,7 +423,15 @@ bool load_codes(const TX* x, i64 L, std::int8_t* codes, i64& bad_pos) {
         return load_codes_slow<TX, NCL>(x, L, codes, bad_pos);
     }
 #endif
-    for (i64 l = 0; l < L; ++l) {
+    i64 l0 = 0;
+#if ACME_X86_SIMD
+    if constexpr (std::is_same_v<TX, float>) {
+        bool b = false;
+        if (use_avx512()) l0 = simd::codes_f32(x, L, NCL, codes, b);
+        bad = b;
+    }
+#endif
+    for (i64 l = l0; l < L; ++l) {
         TX v[4];
         for (int c = 0; c < 4; ++c) v[c] = NCL ? x[c * L + l] : x[l * 4 + c];
         const int o0 = v[0] == TX(1), o1 = v[1] == TX(1), o2 = v[2] == TX(1), o3 = v[3] == TX(1);

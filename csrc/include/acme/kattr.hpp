@@ -406,6 +406,8 @@ inline double key_floor(u64 key, int shift) {
 struct RadiusBin {
     double r;
     i64 bin;
+    RadiusBin() {}  // resize() leaves new elements to be written (no zeroing)
+    RadiusBin(double r_, i64 bin_) : r(r_), bin(bin_) {}
 };
 
 // Adds the candidate points (one list per thread of the pass that found
@@ -413,16 +415,21 @@ struct RadiusBin {
 // histogram of the radii finds the bucket that holds the m-th largest,
 // nth_element finishes inside that bucket, and per-thread exact histograms
 // take the kept points. Each thread works on its own list (no concatenation).
+// `tkeys`: the lists' radius_key histograms if the caller counted them while
+// filling the lists (else empty: counted here).
 inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64 m, const KattrConfig& cfg,
-                           int nt, FixedSum* hist, i64& n_points, double& cutoff_out, InputError& err) {
+                           int nt, FixedSum* hist, i64& n_points, double& cutoff_out, InputError& err,
+                           std::vector<std::vector<i64>> tkeys = {}) {
     constexpr size_t kKeys = size_t(1) << 16;
     const int nl = static_cast<int>(lists.size());
-    std::vector<std::vector<i64>> tkeys(nl);
+    if (tkeys.size() != lists.size()) {
+        tkeys.assign(nl, {});
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int t = 0; t < nl; ++t) {
-        std::vector<i64>& keys = tkeys[t];
-        keys.assign(kKeys, 0);
-        for (const RadiusBin& c : lists[t]) ++keys[radius_key(c.r)];
+        for (int t = 0; t < nl; ++t) {
+            std::vector<i64>& keys = tkeys[t];
+            keys.assign(kKeys, 0);
+            for (const RadiusBin& c : lists[t]) ++keys[radius_key(c.r)];
+        }
     }
     std::vector<i64> keys(kKeys, 0);
     for (int t = 0; t < nl; ++t)
@@ -558,16 +565,26 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     std::vector<double>().swap(sample);
     // 2. One pass: every point with r >= b, binned.
     std::vector<std::vector<RadiusBin>> tcand(nt);
+    std::vector<std::vector<i64>> tkeys(nt);  // radius_key histogram of each list, for add_above_rank
     const size_t expect = static_cast<size_t>(1.2 * frac * static_cast<double>(total) / nt) + 1024;
     for_each_sequence<TA, NCL>(
-        a, N, L, cfg, nt, err, [&](int tid) { tcand[tid].reserve(expect); },
+        a, N, L, cfg, nt, err,
+        [&](int tid) {
+            tcand[tid].reserve(expect);
+            tkeys[tid].assign(size_t(1) << 16, 0);
+        },
         [&](int tid, i64, SeqPoints& sp) {
             const i64 n = sp.select_at_least(b);
             sp.bin_points(cfg, n);
             std::vector<RadiusBin>& c = tcand[tid];
+            i64* keys = tkeys[tid].data();
             const size_t c0 = c.size();
             c.resize(c0 + static_cast<size_t>(n));
-            for (i64 j = 0; j < n; ++j) c[c0 + j] = {std::sqrt(sp.s[sp.idx[j]]) * sp.scale, sp.bins[j]};
+            for (i64 j = 0; j < n; ++j) {
+                const double r = std::sqrt(sp.s[sp.idx[j]]) * sp.scale;
+                c[c0 + j] = {r, sp.bins[j]};
+                ++keys[radius_key(r)];
+            }
         });
     if (!err.ok()) return;
     size_t count = 0;
@@ -577,7 +594,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
         kattr_global_two_pass<TA, NCL>(a, N, L, cfg, n_threads, hist, n_points, cutoff_out, err);
         return;
     }
-    add_above_rank(tcand, m, cfg, nt, hist, n_points, cutoff_out, err);
+    add_above_rank(tcand, m, cfg, nt, hist, n_points, cutoff_out, err, std::move(tkeys));
 }
 
 // Every point's radius and bin, for accumulators of the global scope, which

@@ -42,8 +42,8 @@ inline void count_kmers(const std::int8_t* codes, i64 b, i64 e, int k, i64* coun
 // `scratch` has room for L doubles, `mask` for L bytes. Returns the cutoff.
 template <class F>
 double for_each_interval(const double* s2, i64 L, double quantile, i64 buffer, int k, double* scratch,
-                         std::uint8_t* mask, F&& emit) {
-    const OrderPair o = order_pair(s2, L, quantile, scratch);
+                         std::uint8_t* mask, F&& emit, double* scratch2 = nullptr, double* scratch3 = nullptr) {
+    const OrderPair o = order_pair(s2, L, quantile, scratch, scratch2, scratch3);
     const double cut = numpy_lerp(std::sqrt(o.a), std::sqrt(o.b), o.gamma);
     for (i64 l = 0; l < L; ++l) mask[l] = s2[l] > o.a;  // necessary for sqrt(s2) > cut
     for (i64 l = 0; l < L; ++l)
@@ -92,7 +92,7 @@ KmerCounts kmer_count(const TX* x, const TA* a, i64 N, i64 L, int k, double quan
         if (a) counts.assign(nk, 0);
         if (want_prior) prior.assign(nk, 0);
         std::vector<std::int8_t> codes(static_cast<size_t>(L));
-        std::vector<double> s(a ? L : 0), scratch(a ? L : 0);
+        std::vector<double> s(a ? L : 0), scratch(a ? L : 0), scratch2(a ? L : 0), scratch3(a ? L : 0);
         std::vector<std::uint8_t> mask(a ? L : 0);
         InputError& err = t_err[tid];
         i64 nint = 0, nnuc = 0;
@@ -111,11 +111,14 @@ KmerCounts kmer_count(const TX* x, const TA* a, i64 N, i64 L, int k, double quan
                 err.record(InputError::not_finite, i, bad, bad_val);
                 continue;
             }
-            for_each_interval(s.data(), L, quantile, buffer, k, scratch.data(), mask.data(), [&](i64 b, i64 e) {
-                ++nint;
-                nnuc += e - b + 1;
-                count_kmers(codes.data(), b, e, k, counts.data());
-            });
+            for_each_interval(
+                s.data(), L, quantile, buffer, k, scratch.data(), mask.data(),
+                [&](i64 b, i64 e) {
+                    ++nint;
+                    nnuc += e - b + 1;
+                    count_kmers(codes.data(), b, e, k, counts.data());
+                },
+                scratch2.data(), scratch3.data());
         }
         t_nint[tid] = nint;
         t_nnuc[tid] = nnuc;

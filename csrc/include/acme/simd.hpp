@@ -56,8 +56,9 @@ struct F32Block {
     __m512d e1, e2, e3, nrm;
 };
 
-ACME_AVX512 inline F32Block f32_block(const float* a, std::int64_t L, std::int64_t l, bool ncl, bool acme) {
-    __m512d x, y, z, w;
+// Channels x, y, z, w (A, C, G, T) of positions l .. l + 7 as doubles.
+ACME_AVX512 inline void f32_read(const float* a, std::int64_t L, std::int64_t l, bool ncl, __m512d& x, __m512d& y,
+                                 __m512d& z, __m512d& w) {
     if (ncl) {
         x = _mm512_cvtps_pd(_mm256_loadu_ps(a + l));
         y = _mm512_cvtps_pd(_mm256_loadu_ps(a + L + l));
@@ -74,19 +75,88 @@ ACME_AVX512 inline F32Block f32_block(const float* a, std::int64_t L, std::int64
         z = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_permutex2var_ps(v0, iz, v1)));
         w = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_permutex2var_ps(v0, iw, v1)));
     }
-    const __m512d r2 = _mm512_set1_pd(0.70710678118654752440);
-    const __m512d r6 = _mm512_set1_pd(acme ? 0.5 * 0.40824829046386301637 : 0.40824829046386301637);
-    const __m512d r12 = _mm512_set1_pd(0.28867513459481288225);
-    F32Block b;
-    // gauge_norm2: mu = (x + y + z + w) / 4 (== * 0.25 exactly); a*a + b*b + c*c + d*d, left to right.
+}
+
+// gauge_norm2 of 8 positions: mu = (x + y + z + w) / 4 (== * 0.25 exactly);
+// a*a + b*b + c*c + d*d, left to right.
+ACME_AVX512 inline __m512d gauge_norm2_8(__m512d x, __m512d y, __m512d z, __m512d w) {
     const __m512d mu =
         _mm512_mul_pd(_mm512_add_pd(_mm512_add_pd(_mm512_add_pd(x, y), z), w), _mm512_set1_pd(0.25));
     const __m512d da = _mm512_sub_pd(x, mu), db = _mm512_sub_pd(y, mu);
     const __m512d dc = _mm512_sub_pd(z, mu), dd = _mm512_sub_pd(w, mu);
     __m512d n2 = _mm512_add_pd(_mm512_mul_pd(da, da), _mm512_mul_pd(db, db));
     n2 = _mm512_add_pd(n2, _mm512_mul_pd(dc, dc));
-    n2 = _mm512_add_pd(n2, _mm512_mul_pd(dd, dd));
-    b.nrm = _mm512_sqrt_pd(n2);
+    return _mm512_add_pd(n2, _mm512_mul_pd(dd, dd));
+}
+
+// load_norms2 for float32 input: s[l] = gauge_norm2 of positions l < L8; fin
+// becomes false if any value read is inf or nan. Returns L8.
+ACME_AVX512 inline std::int64_t norms2_f32(const float* a, std::int64_t L, bool ncl, double* s, bool& fin) {
+    const std::int64_t L8 = L & ~std::int64_t(7);
+    __m512d f = _mm512_setzero_pd();  // stays 0 unless some value is inf or nan
+    for (std::int64_t l = 0; l < L8; l += 8) {
+        __m512d x, y, z, w;
+        f32_read(a, L, l, ncl, x, y, z, w);
+        f = _mm512_add_pd(f, _mm512_add_pd(_mm512_add_pd(_mm512_sub_pd(x, x), _mm512_sub_pd(y, y)),
+                                           _mm512_add_pd(_mm512_sub_pd(z, z), _mm512_sub_pd(w, w))));
+        _mm512_storeu_pd(s + l, gauge_norm2_8(x, y, z, w));
+    }
+    fin = _mm512_cmp_pd_mask(f, _mm512_setzero_pd(), _CMP_EQ_OQ) == 0xFF;
+    return L8;
+}
+
+// One-hot codes of float32 rows (load_codes): per row of 4 channels, the
+// channel holding 1 (0..3), -1 for an all-zero row (N); bad becomes true for
+// any value other than 0 and 1 or a row with two 1s. Returns the rows done.
+ACME_AVX512 inline std::int64_t codes_f32(const float* x, std::int64_t L, bool ncl, std::int8_t* codes, bool& bad) {
+    // code of a row from its 4-bit mask of ones; -2 marks two or more ones
+    static constexpr std::int8_t lut[16] = {-1, 0, 1, -2, 2, -2, -2, -2, 3, -2, -2, -2, -2, -2, -2, -2};
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    bool b = false;
+    if (!ncl) {
+        const std::int64_t L4 = L & ~std::int64_t(3);
+        for (std::int64_t l = 0; l < L4; l += 4) {
+            const __m512 v = _mm512_loadu_ps(x + 4 * l);
+            const unsigned m1 = _mm512_cmp_ps_mask(v, one, _CMP_EQ_OQ);
+            const unsigned m0 = _mm512_cmp_ps_mask(v, zero, _CMP_EQ_OQ);
+            b |= (m0 | m1) != 0xFFFFu;
+            for (int r = 0; r < 4; ++r) {
+                const std::int8_t c = lut[(m1 >> (4 * r)) & 15u];
+                b |= c == -2;
+                codes[l + r] = c;
+            }
+        }
+        bad = b;
+        return L4;
+    }
+    const std::int64_t L16 = L & ~std::int64_t(15);
+    for (std::int64_t l = 0; l < L16; l += 16) {
+        unsigned m1[4];
+        for (int c = 0; c < 4; ++c) {
+            const __m512 v = _mm512_loadu_ps(x + c * L + l);
+            m1[c] = _mm512_cmp_ps_mask(v, one, _CMP_EQ_OQ);
+            b |= (_mm512_cmp_ps_mask(v, zero, _CMP_EQ_OQ) | m1[c]) != 0xFFFFu;
+        }
+        for (int r = 0; r < 16; ++r) {
+            const unsigned nib = ((m1[0] >> r) & 1u) | (((m1[1] >> r) & 1u) << 1) | (((m1[2] >> r) & 1u) << 2) |
+                                 (((m1[3] >> r) & 1u) << 3);
+            const std::int8_t c = lut[nib];
+            b |= c == -2;
+            codes[l + r] = c;
+        }
+    }
+    bad = b;
+    return L16;
+}
+
+ACME_AVX512 inline F32Block f32_block(const float* a, std::int64_t L, std::int64_t l, bool ncl, bool acme) {
+    __m512d x, y, z, w;
+    f32_read(a, L, l, ncl, x, y, z, w);
+    const __m512d r2 = _mm512_set1_pd(0.70710678118654752440);
+    const __m512d r6 = _mm512_set1_pd(acme ? 0.5 * 0.40824829046386301637 : 0.40824829046386301637);
+    const __m512d r12 = _mm512_set1_pd(0.28867513459481288225);
+    F32Block b;
+    b.nrm = _mm512_sqrt_pd(gauge_norm2_8(x, y, z, w));
     b.e1 = _mm512_mul_pd(_mm512_sub_pd(y, x), r2);
     const __m512d e2 = acme ? _mm512_add_pd(_mm512_sub_pd(z, x), _mm512_sub_pd(w, y))
                             : _mm512_add_pd(_mm512_sub_pd(z, x), _mm512_sub_pd(z, y));
