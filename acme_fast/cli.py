@@ -293,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--window", type=int, default=3, help="k-attr window (default 3)")
     s.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help="sequences per batch (default: about 64 MiB of data)")
-    s.add_argument("--threads", type=int, default=None, metavar="N", help="threads (default: all cores)")
+    s.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="kernel threads (default: all cores but one, which reads ahead)")
     s.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary line")
     s.add_argument("--force", "-f", action="store_true", help="overwrite the output table if it exists")
     s.add_argument("--scheduler", metavar="ADDRESS",

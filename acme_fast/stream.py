@@ -25,7 +25,7 @@ from .io import ArraySource, check_attr_dtype, check_onehot_dtype, check_pair, d
 from .kattr import KattrAccumulator
 from .kmer import KmerAccumulator
 
-__all__ = ["score_stream", "score_row", "split_metric_kwargs", "ROW_KEYS", "METRICS"]
+__all__ = ["score_stream", "stream_threads", "score_row", "split_metric_kwargs", "ROW_KEYS", "METRICS"]
 
 METRICS = ("kmer", "kattr")
 
@@ -96,6 +96,21 @@ def _in_file(exc: Exception, start: int, names: dict[str, str]) -> str:
         if msg.startswith(short + ": ") and label != short:
             return f"{label}: {msg[len(short) + 2:]}"
     return msg
+
+
+def stream_threads(n_threads: int | None = None) -> int | None:
+    """Kernel threads of :func:`score_stream`: ``n_threads``, or by default all cores but one.
+
+    The read-ahead thread (page faults, decompression, memcpy) needs a core of its own to
+    overlap the reading with the kernels: on 2 cores, 1 kernel thread streams a cold 2 GiB file
+    at 0.97-1.4x the time of the bare read, 2 kernel threads at 1.2-1.6x
+    (``benchmarks/RESULTS.md``).
+    """
+    if n_threads is not None:
+        return n_threads
+    from . import max_threads
+
+    return max(1, max_threads() - 1)
 
 
 class _Prefetch:
@@ -184,7 +199,8 @@ def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: st
     layout : {"NLC", "NCL"}
         Layout of both inputs.
     n_threads : int, optional
-        Kernel threads (default all cores); results do not depend on it.
+        Kernel threads (default: all cores but one, which the read-ahead thread gets; see
+        :func:`stream_threads`); results do not depend on it.
     **metric_kwargs
         Parameters of the metrics: ``k``, ``buffer``, ``prior``, ``pseudocount`` (k-mer),
         ``window``, ``threshold_scope``, ``bin_width``, ``prior_bins``, ``weight``,
@@ -230,7 +246,7 @@ def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: st
             check_onehot_dtype(x_src)
             check_pair(x_src, a_src)
 
-        common = {"preset": preset, "layout": layout, "n_threads": n_threads}
+        common = {"preset": preset, "layout": layout, "n_threads": stream_threads(n_threads)}
         kmer_acc = KmerAccumulator(**kmer_kw, **common) if "kmer" in ms else None
         kattr_kw.setdefault("two_pass", True)  # bounded memory with the global threshold scope
         kattr_acc = KattrAccumulator(**kattr_kw, **common) if "kattr" in ms else None

@@ -65,7 +65,8 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     import acme_fast
 
     info = {"mode": "short" if SHORT else "full", "N": N, "L": L, "GT_N": GT_N, "GT_L": GT_L, "seed": SEED,
-            "max_threads": acme_fast.max_threads(), "has_openmp": acme_fast.has_openmp}
+            "max_threads": acme_fast.max_threads(), "has_openmp": acme_fast.has_openmp,
+            "simd_level": acme_fast.simd_level()}
     busy = _busy_s()
     if _START.get("busy") is not None and busy is not None:
         wall = time.monotonic() - _START["wall"]

@@ -37,7 +37,8 @@ def main(argv=None) -> int:
     ap.add_argument("--mb", type=float, default=2048, help="MiB of float32 attributions (default 2048)")
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per case and state (default 3)")
     ap.add_argument("--dir", default=None, help="where to write the files (default: $TMPDIR or /tmp)")
-    ap.add_argument("--threads", type=int, default=None, help="kernel threads (default all)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="kernel threads (default: score_stream's, all cores but one)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
         a, x = gs.write_inputs(d, n, seed=args.seed)
         print(f"N = {n}, L = {gs.L_DEFAULT}: attr {os.path.getsize(a) / 2**20:.0f} MiB float32, "
               f"x {os.path.getsize(x) / 2**20:.0f} MiB uint8, in {d}; acme_fast threads "
-              f"{args.threads or acme_fast.max_threads()}, {os.cpu_count()} cpus", flush=True)
+              f"{acme_fast.stream.stream_threads(args.threads)}, {os.cpu_count()} cpus", flush=True)
         why = gs.drop_caches()
         if why is not None:
             print(f"cannot drop the page cache ({why}): cold numbers not measured", flush=True)

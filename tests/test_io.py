@@ -428,3 +428,10 @@ def test_score_row_keys(data):
 def test_io_module_all():
     for name in afio.__all__:
         assert hasattr(afio, name)
+
+
+def test_stream_threads_leave_a_core_to_the_reader():
+    from acme_fast.stream import stream_threads
+
+    assert stream_threads(3) == 3 and stream_threads(1) == 1
+    assert stream_threads(None) == max(1, af.max_threads() - 1)
