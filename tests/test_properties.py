@@ -498,3 +498,14 @@ def test_constant_channels_carry_no_attribution(dtype):
         with pytest.warns(RuntimeWarning):
             res = acme_fast.kattr_kld(a, window=1, preset=preset)
         assert res.n_points == 0 and np.isnan(res.kld), preset
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_groundtruth_signed_zeros_and_ties(rng, dtype):
+    """The radix sort of the curve walk keeps equal scores (and -0.0 / +0.0) together."""
+    n, L = 4, 60
+    x = onehot(rng, n, L)
+    m = np.full((n, L, 4), 0.25)
+    m[:, 20:30] = rng.dirichlet(np.full(4, 0.3), size=(n, 10))
+    a = rng.choice(np.array([-0.0, 0.0, 1.0, -1.0, 0.5, 2.0, -2.5, 1e-30, -1e30]), size=(n, L, 4)).astype(dtype)
+    check_groundtruth(x, a, m, 0.1, 3)

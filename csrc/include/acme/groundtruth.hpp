@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <type_traits>
 
 #include "common.hpp"
 
@@ -43,18 +44,67 @@ struct ScoredLabel {
     std::uint8_t y;
 };
 
+// Sorts v[0..n) by decreasing score (finite values), LSD radix on the
+// score's bits, 8 bits a pass, skipping passes where every key has the same
+// byte. Equal scores end up adjacent (-0 and +0 next to each other), which is
+// all the curve walk needs: it only acts at changes of value.
+template <class T>
+struct RadixScratch {
+    using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    std::vector<ScoredLabel<T>> tmp;
+    std::vector<U> keys, tmp_keys;
+    explicit RadixScratch(i64 n) : tmp(n), keys(n), tmp_keys(n) {}
+};
+
+template <class T>
+void sort_desc(ScoredLabel<T>* v, i64 n, RadixScratch<T>& rs) {
+    using U = typename RadixScratch<T>::U;
+    constexpr int kBits = 8 * static_cast<int>(sizeof(U));
+    constexpr U kSign = U(1) << (kBits - 1);
+    U* keys = rs.keys.data();
+    U* tkeys = rs.tmp_keys.data();
+    ScoredLabel<T>* src = v;
+    ScoredLabel<T>* dst = rs.tmp.data();
+    for (i64 j = 0; j < n; ++j) {
+        U b;
+        std::memcpy(&b, &v[j].s, sizeof b);
+        const U asc = (b & kSign) ? ~b : (b ^ kSign);  // increasing with the value
+        keys[j] = ~asc;                                 // decreasing
+    }
+    for (int shift = 0; shift < kBits; shift += 8) {
+        i64 count[256] = {0};
+        for (i64 j = 0; j < n; ++j) ++count[(keys[j] >> shift) & 0xFF];
+        if (count[(keys[0] >> shift) & 0xFF] == n) continue;  // one byte value: nothing to reorder
+        i64 pos = 0;
+        for (int b = 0; b < 256; ++b) {
+            const i64 c = count[b];
+            count[b] = pos;
+            pos += c;
+        }
+        for (i64 j = 0; j < n; ++j) {
+            const i64 d = count[(keys[j] >> shift) & 0xFF]++;
+            tkeys[d] = keys[j];
+            dst[d] = src[j];
+        }
+        std::swap(keys, tkeys);
+        std::swap(src, dst);
+    }
+    if (src != v) std::copy(src, src + n, v);
+}
+
 // scikit-learn's roc_auc (roc_curve + auc) and auc(recall, precision) from
 // precision_recall_curve, over (score, label in {0, 1}) pairs, which are
 // reordered. NaN when only one class is present.
 template <class T>
-void curve_aucs(ScoredLabel<T>* v, i64 n, double& auroc, double& auprc) {
+void curve_aucs(ScoredLabel<T>* v, i64 n, double& auroc, double& auprc, RadixScratch<T>* rs = nullptr) {
     i64 npos = 0;
     for (i64 j = 0; j < n; ++j) npos += v[j].y;
     if (npos == 0 || npos == n) {
         auroc = auprc = std::numeric_limits<double>::quiet_NaN();
         return;
     }
-    std::sort(v, v + n, [](const ScoredLabel<T>& a, const ScoredLabel<T>& b) { return a.s > b.s; });
+    if (rs != nullptr) sort_desc(v, n, *rs);
+    else std::sort(v, v + n, [](const ScoredLabel<T>& a, const ScoredLabel<T>& b) { return a.s > b.s; });
     // Walk distinct thresholds from the highest score down.
     double tps = 0, fps = 0;
     double prev_fpr = 0, prev_tpr = 0;
@@ -90,6 +140,7 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
         std::vector<TA> s(L), sel(L), noise(L);
         std::vector<double> info(L);
         std::vector<ScoredLabel<TA>> eval(L);
+        RadixScratch<TA> radix(L);
         EntropyTerm entropy_term;
 #pragma omp for schedule(dynamic, 8)
         for (i64 i = 0; i < N; ++i) {
@@ -100,25 +151,29 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
             }
             const TA* ai = a + i * L * 4;
             const double* mi = model + i * L * 4;
-            bool finite = true;
-            for (i64 l = 0; l < L && finite; ++l) {
-                // grad x input: with one-hot x the sum has one non-zero term.
+            // grad x input: with one-hot x the sum has one non-zero term. Branch-free
+            // finiteness check (fin stays 0 unless a value is inf or nan); the slow
+            // loop only runs to name the offending position.
+            double fin = 0.0;
+            for (i64 l = 0; l < L; ++l) {
                 const int c = codes[l];
-                TA v = TA(0);
-                for (int cc = 0; cc < 4; ++cc) {
-                    const TA av = NCL ? ai[cc * L + l] : ai[l * 4 + cc];
-                    if (!std::isfinite(static_cast<double>(av))) {
-                        terr[tid].record(InputError::not_finite, i, l, static_cast<double>(av));
-                        finite = false;
-                    }
-                    if (cc == c) v = av;
-                }
-                s[l] = v;
+                double v[4];
+                for (int cc = 0; cc < 4; ++cc) v[cc] = static_cast<double>(NCL ? ai[cc * L + l] : ai[l * 4 + cc]);
+                fin += ((v[0] - v[0]) + (v[1] - v[1])) + ((v[2] - v[2]) + (v[3] - v[3]));
+                s[l] = c >= 0 ? (NCL ? ai[c * L + l] : ai[l * 4 + c]) : TA(0);
+            }
+            if (fin != 0.0) {
+                i64 bad_pos = 0;
+                double bad_val = 0.0;
+                first_nonfinite<TA, NCL>(ai, L, bad_pos, bad_val);
+                terr[tid].record(InputError::not_finite, i, bad_pos, bad_val);
+                continue;
+            }
+            for (i64 l = 0; l < L; ++l) {
                 double inf = 2.0;
                 for (int cc = 0; cc < 4; ++cc) inf += entropy_term(NCL ? mi[cc * L + l] : mi[l * 4 + cc]);
                 info[l] = inf;
             }
-            if (!finite) continue;
             const double mn = *std::min_element(info.begin(), info.end());
             // Evaluated positions: signal (label 1) and background (label 0).
             i64 n_eval = 0, n_sig = 0, n_noise = 0;
@@ -128,7 +183,7 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
                 if (bg && s[l] > TA(0)) noise[n_noise++] = s[l];
             }
             GroundTruthRow<TA>& row = out[i];
-            curve_aucs(eval.data(), n_eval, row.auroc, row.auprc);
+            curve_aucs(eval.data(), n_eval, row.auroc, row.auprc, &radix);
             if (n_noise < top_k) {
                 row.signal = row.noise_topk = row.snr = TA(0);
                 continue;
