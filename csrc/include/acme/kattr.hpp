@@ -388,10 +388,12 @@ inline i64 global_rank(i64 total, double quantile, bool acme) {
 }
 
 
+constexpr int kRadiusKeyShift = 48;  // in-memory radix: the top 16 bits of the radius
+
 inline u64 radius_key(double r) {
     u64 bits;
     std::memcpy(&bits, &r, sizeof bits);
-    return bits >> 48;  // r >= 0: the bit pattern is monotone in r
+    return bits >> kRadiusKeyShift;  // r >= 0: the bit pattern is monotone in r
 }
 
 // The smallest r >= 0 whose top bits (bits >> shift) are >= key: for r >= 0
@@ -409,6 +411,24 @@ struct RadiusBin {
     RadiusBin() {}  // resize() leaves new elements to be written (no zeroing)
     RadiusBin(double r_, i64 bin_) : r(r_), bin(bin_) {}
 };
+
+// The bucket split of the exact two-pass global scope (in memory and
+// streaming): the points of one sequence whose radius key (bits(r) >> shift)
+// is above bucket B go into the thread's histogram; those inside B are kept
+// (radius, bin) as candidates for the exact cutoff.
+inline void split_at_bucket(SeqPoints& sp, const KattrConfig& cfg, int shift, u64 B, i64 seq,
+                            KattrThreadHist& th, std::vector<RadiusBin>& cand) {
+    const i64 n = sp.select_at_least(key_floor(B, shift));  // key(r) >= B
+    sp.bin_points(cfg, n);
+    for (i64 j = 0; j < n; ++j) {
+        const i64 p = sp.idx[j];
+        const double r = std::sqrt(sp.s[p]) * sp.scale;
+        u64 bits;
+        std::memcpy(&bits, &r, sizeof bits);
+        if ((bits >> shift) > B) th.add(cfg, sp.bins[j], r, seq, p);
+        else cand.push_back({r, sp.bins[j]});
+    }
+}
 
 // Adds the candidate points (one list per thread of the pass that found
 // them) above the m-th largest radius among them, in parallel: a radix
@@ -511,16 +531,7 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
     std::vector<std::vector<RadiusBin>> tcand(nt);
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, err, [&](int tid) { th[tid].hist.assign(nb2, FixedSum{}); },
-        [&](int tid, i64 i, SeqPoints& sp) {
-            const i64 n = sp.select_at_least(key_floor(B, 48));  // radius_key(r) >= B
-            sp.bin_points(cfg, n);
-            for (i64 j = 0; j < n; ++j) {
-                const i64 p = sp.idx[j];
-                const double r = std::sqrt(sp.s[p]) * sp.scale;
-                if (radius_key(r) > B) th[tid].add(cfg, sp.bins[j], r, i, p);
-                else tcand[tid].push_back({r, sp.bins[j]});
-            }
-        });
+        [&](int tid, i64 i, SeqPoints& sp) { split_at_bucket(sp, cfg, kRadiusKeyShift, B, i, th[tid], tcand[tid]); });
     merge_thread_hists(th, hist, nb2, n_points, err);
     add_above_rank(tcand, m - above, cfg, nt, hist, n_points, cutoff_out, err);  // 1 <= m - above <= size
 }
@@ -697,14 +708,7 @@ void kattr_stream_bin(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_t
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, err, [&](int tid) { th[tid].hist.assign(nb2, FixedSum{}); },
         [&](int tid, i64 i, SeqPoints& sp) {
-            const i64 n = sp.select_at_least(key_floor(ub, 64 - kStreamKeyBits));  // stream_key(r) >= ub
-            sp.bin_points(cfg, n);
-            for (i64 j = 0; j < n; ++j) {
-                const i64 p = sp.idx[j];
-                const double r = std::sqrt(sp.s[p]) * sp.scale;
-                if (stream_key(r) > ub) th[tid].add(cfg, sp.bins[j], r, i, p);
-                else tcand[tid].push_back({r, sp.bins[j]});
-            }
+            split_at_bucket(sp, cfg, 64 - kStreamKeyBits, ub, i, th[tid], tcand[tid]);
         });
     merge_thread_hists(th, hist, nb2, n_points, err);
     for (const auto& c : tcand)
