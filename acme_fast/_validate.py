@@ -160,6 +160,7 @@ def seq_len(a: np.ndarray, ncl: bool) -> int:
 _KIND_NOT_ONE_HOT = 1
 _KIND_NOT_FINITE = 2
 _KIND_WEIGHT_OVERFLOW = 3
+KIND_NOT_PROBABILITY = 4  # groundtruth: x_model outside [0, 1]; the caller words it
 
 
 def raise_kernel_error(err: tuple | None, x: np.ndarray | None = None, ncl: bool = False,

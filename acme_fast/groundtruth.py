@@ -10,6 +10,7 @@ import numpy as np
 from . import _core
 from ._results import GroundTruthResult
 from ._validate import (
+    KIND_NOT_PROBABILITY,
     as_attr,
     as_onehot,
     check_int,
@@ -70,14 +71,17 @@ def groundtruth_scores(x: Any, attr: Any, x_model: Any, *, threshold: float = 0.
     if m.dtype.kind not in "fiu":
         raise TypeError(f"x_model: expected a float array of probabilities, got dtype {m.dtype}")
     m = np.ascontiguousarray(m, dtype=np.float64)
-    bad = ~np.isfinite(m) | (m < 0) | (m > 1)
-    if bad.any():
-        idx = first_bad(bad)
-        raise ValueError(f"x_model: expected finite probabilities in [0, 1], got {m[idx]!r} at index {idx}")
     threshold = check_real("threshold", threshold)
     top_k = check_int("top_k", top_k, 1)
+    # The kernel checks x_model (finite, in [0, 1]) in the pass that reads it.
     out = _core.groundtruth(xa, aa, m, threshold, top_k, ncl, check_threads(n_threads))
-    raise_kernel_error(out["error"], xa, ncl)
+    err = out["error"]
+    if err is not None and err[0] == KIND_NOT_PROBABILITY:
+        seq = err[1]
+        row = m[seq]
+        idx = (seq, *first_bad(~((row >= 0) & (row <= 1))))
+        raise ValueError(f"x_model: expected finite probabilities in [0, 1], got {m[idx]!r} at index {idx}")
+    raise_kernel_error(err, xa, ncl)
     return GroundTruthResult(
         auroc=out["auroc"], auprc=out["auprc"], signal=out["signal"], noise_topk=out["noise_topk"],
         snr=out["snr"], mean_auroc=_nanmean(out["auroc"]), mean_auprc=_nanmean(out["auprc"]),

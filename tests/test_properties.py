@@ -509,3 +509,33 @@ def test_groundtruth_signed_zeros_and_ties(rng, dtype):
     m[:, 20:30] = rng.dirichlet(np.full(4, 0.3), size=(n, 10))
     a = rng.choice(np.array([-0.0, 0.0, 1.0, -1.0, 0.5, 2.0, -2.5, 1e-30, -1e30]), size=(n, L, 4)).astype(dtype)
     check_groundtruth(x, a, m, 0.1, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_groundtruth_long_and_crowded_scores(rng, dtype):
+    """Long sequences, and scores crowded into a narrow range (they share their leading
+    bits, so the sort's radix passes leave long runs and its fallback finishes the order)."""
+    n, L = 3, 2500
+    x = onehot(rng, n, L)
+    m = np.full((n, L, 4), 0.25)
+    for b in (100, 900, 2000):
+        m[:, b : b + 40] = rng.dirichlet(np.full(4, 0.3), size=(n, 40))
+    spread = attribution(rng, n, L, dtype)
+    crowded = (1.0 + rng.random((n, L, 4)) * 2.0**-12).astype(dtype)
+    crowded[0, ::7] = dtype(1.0)  # ties among them
+    for a in (spread, np.abs(spread), crowded):
+        check_groundtruth(x, a, m, 0.1, 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_groundtruth_every_position_is_signal(rng, dtype):
+    """Information above the threshold everywhere: the minimum-information (background)
+    positions are signal positions too; one class only, so NaN AUCs, and the noise
+    comes from those positions."""
+    n, L = 4, 50
+    x = onehot(rng, n, L)
+    m = np.broadcast_to(np.array([0.7, 0.1, 0.1, 0.1]), (n, L, 4)).copy()
+    m[:, 20:25] = [0.97, 0.01, 0.01, 0.01]
+    a = np.abs(attribution(rng, n, L, dtype))
+    check_groundtruth(x, a, m, 0.1, 3)
+    check_groundtruth(x, a, np.broadcast_to(np.array([0.7, 0.1, 0.1, 0.1]), (n, L, 4)), 0.1, 3)

@@ -154,3 +154,51 @@ def test_kmer_bad_input_reported_the_same(both_paths, layout, bad):
 
     s, v = both_paths(msg)
     assert s == v and "33" in s
+
+
+def _gt_case(rng, n, L, layout, xdtype=np.uint8, adtype=np.float32):
+    x = onehot(rng, n, L, n_frac=0.05).astype(xdtype)
+    a = attribution(rng, n, L, adtype)
+    m = np.full((n, L, 4), 0.25)
+    for b in range(0, L, 37):  # planted PWM columns, some runs of identical rows
+        m[:, b : b + 9] = rng.dirichlet(np.full(4, 0.3), size=(n, len(m[0, b : b + 9])))
+        m[:, b + 9 : b + 12] = m[:, b : b + 1]
+    if layout == "NCL":
+        x, a, m = (np.ascontiguousarray(to_ncl(v)) for v in (x, a, m))
+    return x, a, m
+
+
+@pytest.mark.parametrize("L", [1, 7, 8, 9, 17, 64, 200, 1001])
+@pytest.mark.parametrize("layout", ["NLC", "NCL"])
+@pytest.mark.parametrize("xdtype", [np.uint8, np.float32])
+def test_groundtruth_bits(both_paths, L, layout, xdtype):
+    rng = np.random.default_rng(L)
+    for adtype in (np.float32, np.float64):
+        x, a, m = _gt_case(rng, 20, L, layout, xdtype, adtype)
+        for top_k in (1, 10):
+            s, v = both_paths(lambda: af.groundtruth_scores(x, a, m, top_k=top_k, layout=layout))
+            for f in ("auroc", "auprc", "signal", "noise_topk", "snr"):
+                np.testing.assert_array_equal(getattr(s, f), getattr(v, f), err_msg=f)
+
+
+@pytest.mark.parametrize("layout", ["NLC", "NCL"])
+@pytest.mark.parametrize("bad", ["inf_attr", "nan_attr", "nan_model", "neg_model", "big_model"])
+def test_groundtruth_bad_input_reported_the_same(both_paths, layout, bad):
+    rng = np.random.default_rng(9)
+    x, a, m = _gt_case(rng, 6, 50, "NLC")
+    if bad == "inf_attr":
+        a[4, 33, 1] = np.inf
+    elif bad == "nan_attr":
+        a[4, 33, 3] = np.nan
+    else:
+        m[4, 33, 2] = {"nan_model": np.nan, "neg_model": -1e-300, "big_model": 1.5}[bad]
+    if layout == "NCL":
+        x, a, m = (np.ascontiguousarray(to_ncl(v)) for v in (x, a, m))
+
+    def msg():
+        with pytest.raises(ValueError) as e:
+            af.groundtruth_scores(x, a, m, layout=layout)
+        return str(e.value)
+
+    s, v = both_paths(msg)
+    assert s == v and "33" in s

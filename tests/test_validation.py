@@ -520,3 +520,19 @@ def test_fuzz_never_crashes(x, a, layout, fn, k, window):
                 af.gauge_correct(a, layout=layout)
         except (ValueError, TypeError) as e:
             assert str(e)
+
+
+@pytest.mark.parametrize("layout", ["NLC", "NCL"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -0.25, 1.0000001])
+def test_x_model_not_probabilities_index(xa, layout, bad):
+    """The kernel finds the bad value; the message gives it and its index in the caller's layout."""
+    x, a = xa
+    m = np.full((N, L, 4), 0.25)
+    m[2, 5, 1] = bad
+    if layout == "NCL":
+        x, a, m = (np.ascontiguousarray(np.swapaxes(v, 1, 2)) for v in (x, a, m))
+        where = "(2, 1, 5)"
+    else:
+        where = "(2, 5, 1)"
+    check_error(ValueError, "x_model", af.groundtruth_scores, x, a, m, layout=layout,
+                arrived=[repr(np.float64(bad)), where])

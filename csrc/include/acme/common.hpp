@@ -51,7 +51,7 @@ inline int thread_id() {
 // offending (sequence, position) it meets; the smallest wins, so the message
 // is the same for any thread count.
 struct InputError {
-    enum Kind : int { none = 0, not_one_hot = 1, not_finite = 2, weight_overflow = 3 };
+    enum Kind : int { none = 0, not_one_hot = 1, not_finite = 2, weight_overflow = 3, not_probability = 4 };
     int kind = none;
     i64 seq = std::numeric_limits<i64>::max();
     i64 pos = 0;
@@ -262,6 +262,22 @@ bool first_nonfinite(const TA* a, i64 L, i64& bad_pos, double& bad_val) {
                 return true;
             }
     }
+    return false;
+}
+
+// First value of a sequence model that is not a probability in [0, 1] (slow
+// path, only after a check failed); pos is the position.
+template <bool NCL>
+bool first_not_probability(const double* m, i64 L, i64& bad_pos, double& bad_val) {
+    for (i64 l = 0; l < L; ++l)
+        for (int c = 0; c < 4; ++c) {
+            const double v = NCL ? m[c * L + l] : m[l * 4 + c];
+            if (!(v >= 0.0 && v <= 1.0)) {
+                bad_pos = l;
+                bad_val = v;
+                return true;
+            }
+        }
     return false;
 }
 

@@ -1,6 +1,11 @@
 // Ground-truth attribution quality (SPEC section 4), as tfomics.evaluate
 // computes it: AUROC/AUPRC over signal + background positions (scikit-learn's
 // curves), and signal / top-k noise / SNR in the attribution's own precision.
+//
+// Per sequence: one pass reads x, attr and x_model (codes, grad x input,
+// checks, information content), one branch-free pass splits the positions
+// into signal / background, a radix sort orders the evaluated scores, and one
+// walk over the sorted scores gives both curves and the top-k noise.
 #pragma once
 
 #include <array>
@@ -19,7 +24,7 @@ class EntropyTerm {
     double operator()(double m) {
         u64 bits;
         std::memcpy(&bits, &m, sizeof bits);
-        const size_t slot = static_cast<size_t>((bits * 0x9E3779B97F4A7C15ull) >> 56);
+        const size_t slot = static_cast<size_t>((bits * 0x9E3779B97F4A7C15ull) >> (64 - kLogSlots));
         if (key_[slot] != bits) {
             key_[slot] = bits;
             val_[slot] = m * std::log2(m + 1e-10);
@@ -28,8 +33,9 @@ class EntropyTerm {
     }
 
    private:
-    std::array<u64, 256> key_;
-    std::array<double, 256> val_{};
+    static constexpr int kLogSlots = 10;
+    std::array<u64, size_t(1) << kLogSlots> key_;
+    std::array<double, size_t(1) << kLogSlots> val_{};
 };
 
 template <class T>
@@ -38,90 +44,145 @@ struct GroundTruthRow {
     T signal, noise_topk, snr;
 };
 
+// Sort keys of scores: unsigned order of the key is decreasing order of the
+// score, and equal scores (-0.0 and +0.0 included) have equal keys.
 template <class T>
-struct ScoredLabel {
-    T s;
-    std::uint8_t y;
-};
-
-// Sorts v[0..n) by decreasing score (finite values), LSD radix on the
-// score's bits, 8 bits a pass, skipping passes where every key has the same
-// byte. Equal scores end up adjacent (-0 and +0 next to each other), which is
-// all the curve walk needs: it only acts at changes of value.
-template <class T>
-struct RadixScratch {
+struct ScoreKey {
     using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-    std::vector<ScoredLabel<T>> tmp;
-    std::vector<U> keys, tmp_keys;
-    explicit RadixScratch(i64 n) : tmp(n), keys(n), tmp_keys(n) {}
+    static constexpr U kSign = U(1) << (8 * sizeof(U) - 1);
+    static U of(T s) {
+        s = s + T(0);  // -0.0 -> +0.0 (round to nearest)
+        U b;
+        std::memcpy(&b, &s, sizeof b);
+        const U asc = (b & kSign) ? U(~b) : U(b ^ kSign);  // increasing with the score
+        return U(~asc);
+    }
+    static T value(U key) {
+        const U asc = U(~key);
+        const U b = (asc & kSign) ? U(asc ^ kSign) : U(~asc);
+        T s;
+        std::memcpy(&s, &b, sizeof s);
+        return s;
+    }
 };
 
-template <class T>
-void sort_desc(ScoredLabel<T>* v, i64 n, RadixScratch<T>& rs) {
-    using U = typename RadixScratch<T>::U;
-    constexpr int kBits = 8 * static_cast<int>(sizeof(U));
-    constexpr U kSign = U(1) << (kBits - 1);
-    U* keys = rs.keys.data();
-    U* tkeys = rs.tmp_keys.data();
-    ScoredLabel<T>* src = v;
-    ScoredLabel<T>* dst = rs.tmp.data();
-    for (i64 j = 0; j < n; ++j) {
-        U b;
-        std::memcpy(&b, &v[j].s, sizeof b);
-        const U asc = (b & kSign) ? ~b : (b ^ kSign);  // increasing with the value
-        keys[j] = ~asc;                                 // decreasing
+// An evaluated position: its score's key and its label (1 signal, 0 background).
+template <class U>
+struct KeyLabel {
+    U key;
+    U label;
+};
+
+// Sorts v[0..n) by key (ascending key = decreasing score): an LSD radix sort
+// on the top kTop bytes of the key (8 bits a pass; both byte histograms counted
+// in one read; a pass is skipped when every key has the same byte there), then
+// an insertion sort that finishes the order within equal top bytes. Scores
+// spread over many values leave only a few short runs to finish; when the
+// finishing moves exceed a budget (scores crowded into a few top-byte values)
+// std::sort finishes instead, so the worst case stays O(n log n). Order within
+// equal keys is irrelevant to the callers (the curve walk only acts at changes
+// of key).
+template <class U>
+void sort_keys(KeyLabel<U>* v, i64 n, KeyLabel<U>* tmp) {
+    constexpr int kTop = sizeof(U) == 4 ? 2 : 3;
+    constexpr int kLow = 8 * (static_cast<int>(sizeof(U)) - kTop);
+    const auto by_key = [](const KeyLabel<U>& a, const KeyLabel<U>& b) { return a.key < b.key; };
+    if (n < 2) return;
+    if (n > i64(0xFFFFFFFF)) {  // counts are 32-bit
+        std::sort(v, v + n, by_key);
+        return;
     }
-    for (int shift = 0; shift < kBits; shift += 8) {
-        i64 count[256] = {0};
-        for (i64 j = 0; j < n; ++j) ++count[(keys[j] >> shift) & 0xFF];
-        if (count[(keys[0] >> shift) & 0xFF] == n) continue;  // one byte value: nothing to reorder
-        i64 pos = 0;
-        for (int b = 0; b < 256; ++b) {
-            const i64 c = count[b];
-            count[b] = pos;
-            pos += c;
+    std::uint32_t count[kTop][256];
+    std::memset(count, 0, sizeof count);
+    for (i64 j = 0; j < n; ++j) {
+        const U k = v[j].key >> kLow;
+        for (int b = 0; b < kTop; ++b) ++count[b][(k >> (8 * b)) & 0xFF];
+    }
+    KeyLabel<U>* src = v;
+    KeyLabel<U>* dst = tmp;
+    for (int b = 0; b < kTop; ++b) {
+        std::uint32_t* c = count[b];
+        const int shift = kLow + 8 * b;
+        if (c[(v[0].key >> shift) & 0xFF] == static_cast<std::uint32_t>(n)) continue;
+        std::uint32_t pos = 0;
+        for (int d = 0; d < 256; ++d) {
+            const std::uint32_t t = c[d];
+            c[d] = pos;
+            pos += t;
         }
-        for (i64 j = 0; j < n; ++j) {
-            const i64 d = count[(keys[j] >> shift) & 0xFF]++;
-            tkeys[d] = keys[j];
-            dst[d] = src[j];
-        }
-        std::swap(keys, tkeys);
+        for (i64 j = 0; j < n; ++j) dst[c[(src[j].key >> shift) & 0xFF]++] = src[j];
         std::swap(src, dst);
     }
     if (src != v) std::copy(src, src + n, v);
+    // Finish: insertion sort, sorted by the top bytes already.
+    i64 budget = 8 * n + 64;
+    for (i64 j = 1; j < n; ++j) {
+        const KeyLabel<U> e = v[j];
+        i64 h = j;
+        while (h > 0 && v[h - 1].key > e.key) {
+            v[h] = v[h - 1];
+            --h;
+        }
+        v[h] = e;
+        budget -= j - h;
+        if (budget < 0) {
+            std::sort(v, v + n, by_key);
+            return;
+        }
+    }
 }
 
+// Scratch of one thread, sized for sequences of length L.
+template <class TA>
+struct GroundTruthScratch {
+    using U = typename ScoreKey<TA>::U;
+    std::vector<std::int8_t> codes;
+    std::vector<TA> s, sel, noise;
+    std::vector<double> info, tps, fps, prec;
+    std::vector<KeyLabel<U>> eval, tmp;
+    EntropyTerm entropy_term;
+    explicit GroundTruthScratch(i64 L)
+        : codes(L), s(L), sel(L), noise(L), info(L), tps(L), fps(L), prec(L), eval(L), tmp(L) {}
+};
+
 // scikit-learn's roc_auc (roc_curve + auc) and auc(recall, precision) from
-// precision_recall_curve, over (score, label in {0, 1}) pairs, which are
-// reordered. NaN when only one class is present.
-template <class T>
-void curve_aucs(ScoredLabel<T>* v, i64 n, double& auroc, double& auprc, RadixScratch<T>* rs = nullptr) {
-    i64 npos = 0;
-    for (i64 j = 0; j < n; ++j) npos += v[j].y;
-    if (npos == 0 || npos == n) {
-        auroc = auprc = std::numeric_limits<double>::quiet_NaN();
-        return;
-    }
-    if (rs != nullptr) sort_desc(v, n, *rs);
-    else std::sort(v, v + n, [](const ScoredLabel<T>& a, const ScoredLabel<T>& b) { return a.s > b.s; });
-    // Walk distinct thresholds from the highest score down.
-    double tps = 0, fps = 0;
-    double prev_fpr = 0, prev_tpr = 0;
-    double prev_rec = 0, prev_prec = 1;  // the (recall 0, precision 1) end point
-    double roc = 0, pr = 0;
-    const double P = static_cast<double>(npos), Nn = static_cast<double>(n - npos);
+// precision_recall_curve, over v[0..n) sorted by decreasing score, npos of
+// them positive (0 < npos < n).
+template <class U>
+void curve_aucs_sorted(const KeyLabel<U>* v, i64 n, i64 npos, double* tps, double* fps, double* prec,
+                       double& auroc, double& auprc) {
+    // Cumulative counts at the end of each run of equal scores (the thresholds).
+    i64 m = 0;
+    double tp = 0, fp = 0;
     for (i64 j = 0; j < n; ++j) {
-        if (v[j].y) tps += 1; else fps += 1;
-        if (j + 1 < n && v[j + 1].s == v[j].s) continue;  // not a threshold yet
-        const double fpr = fps / Nn, tpr = tps / P;
+        const double y = static_cast<double>(v[j].label);
+        tp += y;
+        fp += 1.0 - y;
+        tps[m] = tp;
+        fps[m] = fp;
+        m += (j + 1 == n) || (v[j + 1].key != v[j].key);
+    }
+    const double P = static_cast<double>(npos), Nn = static_cast<double>(n - npos);
+    // Rates (independent divisions, vectorisable), then the two trapezoid sums in order.
+    i64 j0 = 0;
+#if ACME_X86_SIMD
+    if (use_avx512()) j0 = simd::curve_rates(tps, fps, prec, m, P, Nn);
+#endif
+    for (i64 j = j0; j < m; ++j) {
+        const double t = tps[j], f = fps[j];
+        prec[j] = t / (t + f);
+        fps[j] = f / Nn;  // fpr
+        tps[j] = t / P;   // tpr = recall
+    }
+    double roc = 0, pr = 0;
+    double prev_fpr = 0, prev_tpr = 0, prev_prec = 1;  // (recall 0, precision 1) starts the PR curve
+    for (i64 j = 0; j < m; ++j) {
+        const double fpr = fps[j], tpr = tps[j], pc = prec[j];
         roc += (fpr - prev_fpr) * (tpr + prev_tpr) / 2.0;
+        pr += (tpr - prev_tpr) * (pc + prev_prec) / 2.0;
         prev_fpr = fpr;
         prev_tpr = tpr;
-        const double prec = tps / (tps + fps), rec = tps / P;
-        pr += (rec - prev_rec) * (prec + prev_prec) / 2.0;
-        prev_rec = rec;
-        prev_prec = prec;
+        prev_prec = pc;
     }
     auroc = roc;
     auprc = pr;
@@ -131,70 +192,122 @@ void curve_aucs(ScoredLabel<T>* v, i64 n, double& auroc, double& auprc, RadixScr
 template <class TX, class TA, bool NCL>
 void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, double threshold, i64 top_k,
                  int n_threads, GroundTruthRow<TA>* out, InputError& err) {
+    using Key = ScoreKey<TA>;
     const int nt = resolve_threads(n_threads);
     std::vector<InputError> terr(nt);
 #pragma omp parallel num_threads(nt)
     {
         const int tid = thread_id();
-        std::vector<std::int8_t> codes(L);
-        std::vector<TA> s(L), sel(L), noise(L);
-        std::vector<double> info(L);
-        std::vector<ScoredLabel<TA>> eval(L);
-        RadixScratch<TA> radix(L);
-        EntropyTerm entropy_term;
+        GroundTruthScratch<TA> w(L);
+        std::int8_t* codes = w.codes.data();
+        TA* s = w.s.data();
+        double* info = w.info.data();
 #pragma omp for schedule(dynamic, 8)
         for (i64 i = 0; i < N; ++i) {
             i64 bad = 0;
-            if (!load_codes<TX, NCL>(x + i * L * 4, L, codes.data(), bad)) {
+            if (!load_codes<TX, NCL>(x + i * L * 4, L, codes, bad)) {
                 terr[tid].record(InputError::not_one_hot, i, bad, 0.0);
                 continue;
             }
             const TA* ai = a + i * L * 4;
             const double* mi = model + i * L * 4;
-            // grad x input: with one-hot x the sum has one non-zero term. Branch-free
-            // finiteness check (fin stays 0 unless a value is inf or nan); the slow
-            // loop only runs to name the offending position.
-            double fin = 0.0;
-            for (i64 l = 0; l < L; ++l) {
+            // grad x input (one-hot x: one non-zero term), the finiteness of attr
+            // (fin stays 0 unless a value is inf or nan), x_model in [0, 1] (NaN
+            // fails both comparisons).
+            bool fin_ok = true, prob_ok = true;
+            i64 l0 = 0;
+#if ACME_X86_SIMD
+            if constexpr (std::is_same_v<TA, float>)
+                if (use_avx512()) l0 = simd::gt_scores_f32(ai, mi, codes, L, NCL, s, fin_ok, prob_ok);
+#endif
+            TA fin = TA(0);
+            for (i64 l = l0; l < L; ++l) {
                 const int c = codes[l];
-                double v[4];
-                for (int cc = 0; cc < 4; ++cc) v[cc] = static_cast<double>(NCL ? ai[cc * L + l] : ai[l * 4 + cc]);
+                TA v[4];
+                for (int cc = 0; cc < 4; ++cc) {
+                    v[cc] = NCL ? ai[cc * L + l] : ai[l * 4 + cc];
+                    const double p = NCL ? mi[cc * L + l] : mi[l * 4 + cc];
+                    prob_ok &= (p >= 0.0) & (p <= 1.0);
+                }
                 fin += ((v[0] - v[0]) + (v[1] - v[1])) + ((v[2] - v[2]) + (v[3] - v[3]));
-                s[l] = c >= 0 ? (NCL ? ai[c * L + l] : ai[l * 4 + c]) : TA(0);
+                s[l] = c >= 0 ? v[c] : TA(0);
             }
-            if (fin != 0.0) {
+            fin_ok &= fin == TA(0);
+            // Information content, memoised per row: background rows repeat the
+            // same four values.
+            double mn = std::numeric_limits<double>::infinity();
+            double prev_row[4] = {-1.0, -1.0, -1.0, -1.0}, prev_inf = 0.0;
+            for (i64 l = 0; l < L; ++l) {
+                double mrow[4];
+                for (int cc = 0; cc < 4; ++cc) mrow[cc] = NCL ? mi[cc * L + l] : mi[l * 4 + cc];
+                if (std::memcmp(mrow, prev_row, sizeof mrow) != 0) {
+                    double inf = 2.0;
+                    for (int cc = 0; cc < 4; ++cc) inf += w.entropy_term(mrow[cc]);
+                    std::memcpy(prev_row, mrow, sizeof mrow);
+                    prev_inf = inf;
+                }
+                info[l] = prev_inf;
+                mn = std::min(mn, prev_inf);
+            }
+            if (!fin_ok) {
                 i64 bad_pos = 0;
                 double bad_val = 0.0;
                 first_nonfinite<TA, NCL>(ai, L, bad_pos, bad_val);
                 terr[tid].record(InputError::not_finite, i, bad_pos, bad_val);
                 continue;
             }
-            for (i64 l = 0; l < L; ++l) {
-                double inf = 2.0;
-                for (int cc = 0; cc < 4; ++cc) inf += entropy_term(NCL ? mi[cc * L + l] : mi[l * 4 + cc]);
-                info[l] = inf;
+            if (!prob_ok) {
+                i64 bad_pos = 0;
+                double bad_val = 0.0;
+                first_not_probability<NCL>(mi, L, bad_pos, bad_val);
+                terr[tid].record(InputError::not_probability, i, bad_pos, bad_val);
+                continue;
             }
-            const double mn = *std::min_element(info.begin(), info.end());
-            // Evaluated positions: signal (label 1) and background (label 0).
+            // Evaluated positions: signal (label 1) and background (label 0);
+            // the signal scores in position order; positive background scores.
+            KeyLabel<typename Key::U>* ev = w.eval.data();
+            TA* sel = w.sel.data();
+            TA* noise = w.noise.data();
             i64 n_eval = 0, n_sig = 0, n_noise = 0;
             for (i64 l = 0; l < L; ++l) {
-                const bool sig = info[l] > threshold, bg = info[l] == mn;
-                if (sig || bg) eval[n_eval++] = {s[l], static_cast<std::uint8_t>(sig ? 1 : 0)};
-                if (bg && s[l] > TA(0)) noise[n_noise++] = s[l];
+                const double inf = info[l];
+                const TA sv = s[l];
+                const int sig = inf > threshold, bg = inf == mn;
+                ev[n_eval] = {Key::of(sv), static_cast<typename Key::U>(sig)};
+                n_eval += sig | bg;
+                sel[n_sig] = sv;
+                n_sig += sig;
+                noise[n_noise] = sv;
+                n_noise += bg & (sv > TA(0));
             }
             GroundTruthRow<TA>& row = out[i];
-            curve_aucs(eval.data(), n_eval, row.auroc, row.auprc, &radix);
+            // With no background position above the threshold (the usual case), the
+            // label-0 positions are exactly the background and the sorted order gives
+            // the top-k noise too.
+            const bool noise_from_sort = n_noise >= top_k && !(mn > threshold);
+            const bool two_classes = n_sig > 0 && n_sig < n_eval;
+            if (two_classes || noise_from_sort) sort_keys(ev, n_eval, w.tmp.data());
+            if (two_classes) {
+                curve_aucs_sorted(ev, n_eval, n_sig, w.tps.data(), w.fps.data(), w.prec.data(), row.auroc,
+                                  row.auprc);
+            } else {
+                row.auroc = row.auprc = std::numeric_limits<double>::quiet_NaN();
+            }
             if (n_noise < top_k) {
                 row.signal = row.noise_topk = row.snr = TA(0);
                 continue;
             }
             // signal: np.mean over signal positions, in position order.
-            for (i64 l = 0; l < L; ++l)
-                if (info[l] > threshold) sel[n_sig++] = s[l];
-            row.signal = numpy_mean(sel.data(), n_sig);
+            row.signal = numpy_mean(sel, n_sig);
             // noise: np.mean of the top_k largest, in descending order.
-            std::partial_sort(noise.begin(), noise.begin() + top_k, noise.begin() + n_noise, std::greater<TA>());
-            row.noise_topk = numpy_mean(noise.data(), top_k);
+            if (noise_from_sort) {
+                i64 c = 0;
+                for (i64 j = 0; c < top_k; ++j)
+                    if (ev[j].label == 0) noise[c++] = Key::value(ev[j].key);
+            } else {
+                std::partial_sort(noise, noise + top_k, noise + n_noise, std::greater<TA>());
+            }
+            row.noise_topk = numpy_mean(noise, top_k);
             const TA snr = row.signal / row.noise_topk;
             row.snr = std::isnan(static_cast<double>(snr)) ? TA(0) : snr;
         }

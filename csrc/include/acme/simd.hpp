@@ -448,6 +448,68 @@ ACME_AVX512 inline void select_pair(const double* v, std::int64_t m, std::int64_
     b = le >= k + 2 ? a : mins;
 }
 
+// ---------------------------------------------------------------------------
+// Ground truth.
+
+// Positions l < L rounded down to 8 of one float32 sequence: s[l] = attr at the
+// base of x (0 for N), and two checks: attr finite, x_model in [0, 1].
+// Returns the positions done.
+ACME_AVX512 inline std::int64_t gt_scores_f32(const float* a, const double* m, const std::int8_t* codes,
+                                              std::int64_t L, bool ncl, float* s, bool& finite, bool& prob) {
+    const std::int64_t n8 = L & ~std::int64_t(7);
+    const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0);
+    const __m256i four_j = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+    __mmask16 nonfinite = 0;
+    __mmask8 notprob = 0;
+    for (std::int64_t l = 0; l < n8; l += 8) {
+        std::int64_t cw;
+        std::memcpy(&cw, codes + l, 8);
+        const __m256i c = _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(cw));
+        const __mmask8 known = _mm256_cmpge_epi32_mask(c, _mm256_setzero_si256());
+        __m256 sv;
+        if (ncl) {
+            const __m256 x = _mm256_loadu_ps(a + l), y = _mm256_loadu_ps(a + L + l);
+            const __m256 z = _mm256_loadu_ps(a + 2 * L + l), w = _mm256_loadu_ps(a + 3 * L + l);
+            nonfinite |= _mm256_fpclass_ps_mask(x, 0x99) | _mm256_fpclass_ps_mask(y, 0x99) |
+                         _mm256_fpclass_ps_mask(z, 0x99) | _mm256_fpclass_ps_mask(w, 0x99);
+            sv = _mm256_setzero_ps();
+            sv = _mm256_mask_mov_ps(sv, _mm256_cmpeq_epi32_mask(c, _mm256_set1_epi32(0)), x);
+            sv = _mm256_mask_mov_ps(sv, _mm256_cmpeq_epi32_mask(c, _mm256_set1_epi32(1)), y);
+            sv = _mm256_mask_mov_ps(sv, _mm256_cmpeq_epi32_mask(c, _mm256_set1_epi32(2)), z);
+            sv = _mm256_mask_mov_ps(sv, _mm256_cmpeq_epi32_mask(c, _mm256_set1_epi32(3)), w);
+        } else {
+            const __m512 v0 = _mm512_loadu_ps(a + 4 * l), v1 = _mm512_loadu_ps(a + 4 * l + 16);
+            nonfinite |= _mm512_fpclass_ps_mask(v0, 0x99) | _mm512_fpclass_ps_mask(v1, 0x99);
+            const __m512i idx = _mm512_castsi256_si512(_mm256_add_epi32(four_j, c));
+            sv = _mm512_castps512_ps256(_mm512_maskz_permutex2var_ps(known, v0, idx, v1));
+        }
+        _mm256_storeu_ps(s + l, sv);
+        for (int q = 0; q < 4; ++q) {
+            const __m512d v = ncl ? _mm512_loadu_pd(m + q * L + l) : _mm512_loadu_pd(m + 4 * l + 8 * q);
+            notprob |= static_cast<__mmask8>(~(_mm512_cmp_pd_mask(v, zero, _CMP_GE_OQ) &
+                                               _mm512_cmp_pd_mask(v, one, _CMP_LE_OQ)));
+        }
+    }
+    finite = nonfinite == 0;
+    prob = notprob == 0;
+    return n8;
+}
+
+// The rates of the curve walk at thresholds j < m rounded down to 8:
+// prec = t / (t + f), fpr = f / negatives (into fps), tpr = t / positives (into tps).
+ACME_AVX512 inline std::int64_t curve_rates(double* tps, double* fps, double* prec, std::int64_t m, double P,
+                                            double Nn) {
+    const std::int64_t m8 = m & ~std::int64_t(7);
+    const __m512d vp = _mm512_set1_pd(P), vn = _mm512_set1_pd(Nn);
+    for (std::int64_t j = 0; j < m8; j += 8) {
+        const __m512d t = _mm512_loadu_pd(tps + j), f = _mm512_loadu_pd(fps + j);
+        _mm512_storeu_pd(prec + j, _mm512_div_pd(t, _mm512_add_pd(t, f)));
+        _mm512_storeu_pd(fps + j, _mm512_div_pd(f, vn));
+        _mm512_storeu_pd(tps + j, _mm512_div_pd(t, vp));
+    }
+    return m8;
+}
+
 }  // namespace simd
 #endif
 
