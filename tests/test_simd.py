@@ -176,7 +176,7 @@ def test_groundtruth_bits(both_paths, L, layout, xdtype):
     for adtype in (np.float32, np.float64):
         x, a, m = _gt_case(rng, 20, L, layout, xdtype, adtype)
         for top_k in (1, 10):
-            s, v = both_paths(lambda: af.groundtruth_scores(x, a, m, top_k=top_k, layout=layout))
+            s, v = both_paths(lambda x=x, a=a, m=m, k=top_k: af.groundtruth_scores(x, a, m, top_k=k, layout=layout))
             for f in ("auroc", "auprc", "signal", "noise_topk", "snr"):
                 np.testing.assert_array_equal(getattr(s, f), getattr(v, f), err_msg=f)
 

@@ -72,6 +72,8 @@ struct KeyLabel {
     U key;
     U label;
 };
+// The vector loops read KeyLabel<uint32_t> as one little-endian uint64 (key low, label high).
+static_assert(sizeof(KeyLabel<std::uint32_t>) == 8, "KeyLabel<uint32_t> must be 8 bytes");
 
 // Sorts v[0..n) by key (ascending key = decreasing score): an LSD radix sort
 // on the top kTop bytes of the key (8 bits a pass; both byte histograms counted
@@ -104,11 +106,18 @@ void sort_keys(KeyLabel<U>* v, i64 n, KeyLabel<U>* tmp) {
         std::uint32_t* c = count[b];
         const int shift = kLow + 8 * b;
         if (c[(v[0].key >> shift) & 0xFF] == static_cast<std::uint32_t>(n)) continue;
-        std::uint32_t pos = 0;
-        for (int d = 0; d < 256; ++d) {
-            const std::uint32_t t = c[d];
-            c[d] = pos;
-            pos += t;
+#if ACME_X86_SIMD
+        if (use_avx512()) {
+            simd::exclusive_prefix_256(c);
+        } else
+#endif
+        {
+            std::uint32_t pos = 0;
+            for (int d = 0; d < 256; ++d) {
+                const std::uint32_t t = c[d];
+                c[d] = pos;
+                pos += t;
+            }
         }
         for (i64 j = 0; j < n; ++j) dst[c[(src[j].key >> shift) & 0xFF]++] = src[j];
         std::swap(src, dst);
@@ -132,29 +141,46 @@ void sort_keys(KeyLabel<U>* v, i64 n, KeyLabel<U>* tmp) {
     }
 }
 
+inline int lowest_bit(u64 v) {  // v != 0
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(v);
+#else
+    int b = 0;
+    while (!((v >> b) & 1)) ++b;
+    return b;
+#endif
+}
+
 // Scratch of one thread, sized for sequences of length L.
 template <class TA>
 struct GroundTruthScratch {
     using U = typename ScoreKey<TA>::U;
     std::vector<std::int8_t> codes;
     std::vector<TA> s, sel, noise;
-    std::vector<double> info, tps, fps, prec;
+    std::vector<double> info, tps, fps;
     std::vector<KeyLabel<U>> eval, tmp;
+    std::vector<u64> changed;  // bit l: x_model's row l differs from row l - 1
     EntropyTerm entropy_term;
     explicit GroundTruthScratch(i64 L)
-        : codes(L), s(L), sel(L), noise(L), info(L), tps(L), fps(L), prec(L), eval(L), tmp(L) {}
+        : codes(L), s(L), sel(L), noise(L), info(L), tps(L), fps(L), eval(L), tmp(L),
+          changed(static_cast<size_t>((L + 63) / 64)) {}
 };
 
 // scikit-learn's roc_auc (roc_curve + auc) and auc(recall, precision) from
 // precision_recall_curve, over v[0..n) sorted by decreasing score, npos of
 // them positive (0 < npos < n).
 template <class U>
-void curve_aucs_sorted(const KeyLabel<U>* v, i64 n, i64 npos, double* tps, double* fps, double* prec,
-                       double& auroc, double& auprc) {
+void curve_aucs_sorted(const KeyLabel<U>* v, i64 n, i64 npos, double* tps, double* fps, double& auroc,
+                       double& auprc) {
     // Cumulative counts at the end of each run of equal scores (the thresholds).
-    i64 m = 0;
-    double tp = 0, fp = 0;
-    for (i64 j = 0; j < n; ++j) {
+    i64 m = 0, j0 = 0, tp0 = 0;
+#if ACME_X86_SIMD
+    if constexpr (sizeof(U) == 4)
+        if (use_avx512())
+            j0 = simd::curve_counts_f32(reinterpret_cast<const std::uint64_t*>(v), n, tps, fps, m, tp0);
+#endif
+    double tp = static_cast<double>(tp0), fp = static_cast<double>(j0 - tp0);
+    for (i64 j = j0; j < n; ++j) {
         const double y = static_cast<double>(v[j].label);
         tp += y;
         fp += 1.0 - y;
@@ -162,27 +188,27 @@ void curve_aucs_sorted(const KeyLabel<U>* v, i64 n, i64 npos, double* tps, doubl
         fps[m] = fp;
         m += (j + 1 == n) || (v[j + 1].key != v[j].key);
     }
+    // Rates and trapezoids (independent, vectorisable): fps[j] becomes the ROC
+    // term of threshold j, tps[j] the PR term; then the two sums, in order.
     const double P = static_cast<double>(npos), Nn = static_cast<double>(n - npos);
-    // Rates (independent divisions, vectorisable), then the two trapezoid sums in order.
-    i64 j0 = 0;
+    double prev_fpr = 0, prev_tpr = 0, prev_prec = 1;  // (recall 0, precision 1) starts the PR curve
+    j0 = 0;
 #if ACME_X86_SIMD
-    if (use_avx512()) j0 = simd::curve_rates(tps, fps, prec, m, P, Nn);
+    if (use_avx512()) j0 = simd::curve_terms(tps, fps, m, P, Nn, prev_fpr, prev_tpr, prev_prec);
 #endif
     for (i64 j = j0; j < m; ++j) {
         const double t = tps[j], f = fps[j];
-        prec[j] = t / (t + f);
-        fps[j] = f / Nn;  // fpr
-        tps[j] = t / P;   // tpr = recall
-    }
-    double roc = 0, pr = 0;
-    double prev_fpr = 0, prev_tpr = 0, prev_prec = 1;  // (recall 0, precision 1) starts the PR curve
-    for (i64 j = 0; j < m; ++j) {
-        const double fpr = fps[j], tpr = tps[j], pc = prec[j];
-        roc += (fpr - prev_fpr) * (tpr + prev_tpr) / 2.0;
-        pr += (tpr - prev_tpr) * (pc + prev_prec) / 2.0;
+        const double pc = t / (t + f), fpr = f / Nn, tpr = t / P;  // tpr = recall
+        fps[j] = (fpr - prev_fpr) * (tpr + prev_tpr) / 2.0;
+        tps[j] = (tpr - prev_tpr) * (pc + prev_prec) / 2.0;
         prev_fpr = fpr;
         prev_tpr = tpr;
         prev_prec = pc;
+    }
+    double roc = 0, pr = 0;
+    for (i64 j = 0; j < m; ++j) {
+        roc += fps[j];
+        pr += tps[j];
     }
     auroc = roc;
     auprc = pr;
@@ -213,42 +239,48 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
             const double* mi = model + i * L * 4;
             // grad x input (one-hot x: one non-zero term), the finiteness of attr
             // (fin stays 0 unless a value is inf or nan), x_model in [0, 1] (NaN
-            // fails both comparisons).
+            // fails both comparisons), and where x_model's rows change.
+            u64* changed = w.changed.data();
+            std::fill(w.changed.begin(), w.changed.end(), u64(0));
             bool fin_ok = true, prob_ok = true;
             i64 l0 = 0;
 #if ACME_X86_SIMD
             if constexpr (std::is_same_v<TA, float>)
-                if (use_avx512()) l0 = simd::gt_scores_f32(ai, mi, codes, L, NCL, s, fin_ok, prob_ok);
+                if (use_avx512())
+                    l0 = simd::gt_scores_f32(ai, mi, codes, L, NCL, s, reinterpret_cast<std::uint8_t*>(changed),
+                                             fin_ok, prob_ok);
 #endif
             TA fin = TA(0);
             for (i64 l = l0; l < L; ++l) {
                 const int c = codes[l];
                 TA v[4];
+                bool diff = l == 0;
                 for (int cc = 0; cc < 4; ++cc) {
                     v[cc] = NCL ? ai[cc * L + l] : ai[l * 4 + cc];
-                    const double p = NCL ? mi[cc * L + l] : mi[l * 4 + cc];
-                    prob_ok &= (p >= 0.0) & (p <= 1.0);
+                    const double* p = NCL ? mi + cc * L + l : mi + l * 4 + cc;
+                    prob_ok &= (*p >= 0.0) & (*p <= 1.0);
+                    if (l > 0) diff |= std::memcmp(p, NCL ? p - 1 : p - 4, sizeof(double)) != 0;
                 }
                 fin += ((v[0] - v[0]) + (v[1] - v[1])) + ((v[2] - v[2]) + (v[3] - v[3]));
                 s[l] = c >= 0 ? v[c] : TA(0);
+                changed[l >> 6] |= u64(diff) << (l & 63);
             }
             fin_ok &= fin == TA(0);
-            // Information content, memoised per row: background rows repeat the
-            // same four values.
-            double mn = std::numeric_limits<double>::infinity();
-            double prev_row[4] = {-1.0, -1.0, -1.0, -1.0}, prev_inf = 0.0;
-            for (i64 l = 0; l < L; ++l) {
-                double mrow[4];
-                for (int cc = 0; cc < 4; ++cc) mrow[cc] = NCL ? mi[cc * L + l] : mi[l * 4 + cc];
-                if (std::memcmp(mrow, prev_row, sizeof mrow) != 0) {
-                    double inf = 2.0;
-                    for (int cc = 0; cc < 4; ++cc) inf += w.entropy_term(mrow[cc]);
-                    std::memcpy(prev_row, mrow, sizeof mrow);
-                    prev_inf = inf;
+            // Information content, computed where the row changes (background rows
+            // repeat the same four values) and copied along the runs between.
+            double mn = std::numeric_limits<double>::infinity(), cur = 0.0;
+            i64 last = 0;
+            for (i64 wi = 0; wi < static_cast<i64>(w.changed.size()); ++wi) {
+                for (u64 bits = changed[wi]; bits != 0; bits &= bits - 1) {
+                    const i64 p = 64 * wi + lowest_bit(bits);
+                    std::fill(info + last, info + p, cur);
+                    cur = 2.0;
+                    for (int cc = 0; cc < 4; ++cc) cur += w.entropy_term(NCL ? mi[cc * L + p] : mi[p * 4 + cc]);
+                    mn = std::min(mn, cur);
+                    last = p;
                 }
-                info[l] = prev_inf;
-                mn = std::min(mn, prev_inf);
             }
+            std::fill(info + last, info + L, cur);
             if (!fin_ok) {
                 i64 bad_pos = 0;
                 double bad_val = 0.0;
@@ -269,7 +301,14 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
             TA* sel = w.sel.data();
             TA* noise = w.noise.data();
             i64 n_eval = 0, n_sig = 0, n_noise = 0;
-            for (i64 l = 0; l < L; ++l) {
+            l0 = 0;
+#if ACME_X86_SIMD
+            if constexpr (std::is_same_v<TA, float>)
+                if (use_avx512())
+                    l0 = simd::gt_split_f32(info, s, L, threshold, mn, reinterpret_cast<std::uint64_t*>(ev), sel,
+                                            noise, n_eval, n_sig, n_noise);
+#endif
+            for (i64 l = l0; l < L; ++l) {
                 const double inf = info[l];
                 const TA sv = s[l];
                 const int sig = inf > threshold, bg = inf == mn;
@@ -288,8 +327,7 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
             const bool two_classes = n_sig > 0 && n_sig < n_eval;
             if (two_classes || noise_from_sort) sort_keys(ev, n_eval, w.tmp.data());
             if (two_classes) {
-                curve_aucs_sorted(ev, n_eval, n_sig, w.tps.data(), w.fps.data(), w.prec.data(), row.auroc,
-                                  row.auprc);
+                curve_aucs_sorted(ev, n_eval, n_sig, w.tps.data(), w.fps.data(), row.auroc, row.auprc);
             } else {
                 row.auroc = row.auprc = std::numeric_limits<double>::quiet_NaN();
             }

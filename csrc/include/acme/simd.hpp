@@ -21,7 +21,7 @@
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define ACME_X86_SIMD 1
 #include <immintrin.h>
-#define ACME_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,popcnt")))
+#define ACME_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,popcnt,bmi2")))
 #else
 #define ACME_X86_SIMD 0
 #endif
@@ -37,7 +37,8 @@ inline std::atomic<bool>& simd_switch() {
 inline bool cpu_has_avx512() {
 #if ACME_X86_SIMD
     static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("bmi2");
     return has;
 #else
     return false;
@@ -452,10 +453,12 @@ ACME_AVX512 inline void select_pair(const double* v, std::int64_t m, std::int64_
 // Ground truth.
 
 // Positions l < L rounded down to 8 of one float32 sequence: s[l] = attr at the
-// base of x (0 for N), and two checks: attr finite, x_model in [0, 1].
-// Returns the positions done.
+// base of x (0 for N); two checks: attr finite, x_model in [0, 1]; and bit l of
+// `changed` (bytes written whole) set where x_model's row l differs, bit for bit,
+// from row l - 1 (always for l = 0). Returns the positions done.
 ACME_AVX512 inline std::int64_t gt_scores_f32(const float* a, const double* m, const std::int8_t* codes,
-                                              std::int64_t L, bool ncl, float* s, bool& finite, bool& prob) {
+                                              std::int64_t L, bool ncl, float* s, std::uint8_t* changed,
+                                              bool& finite, bool& prob) {
     const std::int64_t n8 = L & ~std::int64_t(7);
     const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0);
     const __m256i four_j = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
@@ -484,29 +487,163 @@ ACME_AVX512 inline std::int64_t gt_scores_f32(const float* a, const double* m, c
             sv = _mm512_castps512_ps256(_mm512_maskz_permutex2var_ps(known, v0, idx, v1));
         }
         _mm256_storeu_ps(s + l, sv);
-        for (int q = 0; q < 4; ++q) {
-            const __m512d v = ncl ? _mm512_loadu_pd(m + q * L + l) : _mm512_loadu_pd(m + 4 * l + 8 * q);
-            notprob |= static_cast<__mmask8>(~(_mm512_cmp_pd_mask(v, zero, _CMP_GE_OQ) &
-                                               _mm512_cmp_pd_mask(v, one, _CMP_LE_OQ)));
+        // Rows l .. l + 7 against rows l - 1 .. l + 6 (the load before the array start
+        // is masked: masked-off lanes do not fault).
+        std::uint32_t eq;
+        if (ncl) {
+            eq = 0xFF;
+            for (int q = 0; q < 4; ++q) {
+                const double* p = m + q * L + l;
+                const __m512d v = _mm512_loadu_pd(p);
+                const __m512d u = l ? _mm512_loadu_pd(p - 1) : _mm512_maskz_loadu_pd(0xFE, p - 1);
+                notprob |= static_cast<__mmask8>(~(_mm512_cmp_pd_mask(v, zero, _CMP_GE_OQ) &
+                                                   _mm512_cmp_pd_mask(v, one, _CMP_LE_OQ)));
+                eq &= _mm512_cmpeq_epi64_mask(_mm512_castpd_si512(v), _mm512_castpd_si512(u));
+            }
+        } else {
+            std::uint32_t lanes = 0;  // bit 4 r + c: channel c of row r equals the row before
+            for (int q = 0; q < 4; ++q) {
+                const double* p = m + 4 * l + 8 * q;
+                const __m512d v = _mm512_loadu_pd(p);
+                const __m512d u = (l || q) ? _mm512_loadu_pd(p - 4) : _mm512_maskz_loadu_pd(0xF0, p - 4);
+                notprob |= static_cast<__mmask8>(~(_mm512_cmp_pd_mask(v, zero, _CMP_GE_OQ) &
+                                                   _mm512_cmp_pd_mask(v, one, _CMP_LE_OQ)));
+                lanes |= static_cast<std::uint32_t>(
+                             _mm512_cmpeq_epi64_mask(_mm512_castpd_si512(v), _mm512_castpd_si512(u)))
+                         << (8 * q);
+            }
+            eq = _pext_u32(lanes & (lanes >> 1) & (lanes >> 2) & (lanes >> 3), 0x11111111u);
         }
+        changed[l >> 3] = static_cast<std::uint8_t>(~eq | (l == 0));
     }
     finite = nonfinite == 0;
     prob = notprob == 0;
     return n8;
 }
 
-// The rates of the curve walk at thresholds j < m rounded down to 8:
-// prec = t / (t + f), fpr = f / negatives (into fps), tpr = t / positives (into tps).
-ACME_AVX512 inline std::int64_t curve_rates(double* tps, double* fps, double* prec, std::int64_t m, double P,
-                                            double Nn) {
+// The signal/background split of positions l < n rounded down to 8 (float32
+// scores s, information info): as the scalar loop of groundtruth, appends
+// {key, label} of signal (1) and background (0) positions to ev, signal scores
+// to sel and positive background scores to noise (register compress, then a
+// full store: each array has room, its count never exceeds l). Returns n8.
+ACME_AVX512 inline std::int64_t gt_split_f32(const double* info, const float* s, std::int64_t n, double threshold,
+                                             double mn, std::uint64_t* ev, float* sel, float* noise,
+                                             std::int64_t& n_eval, std::int64_t& n_sig, std::int64_t& n_noise) {
+    const std::int64_t n8 = n & ~std::int64_t(7);
+    const __m512d vt = _mm512_set1_pd(threshold), vmn = _mm512_set1_pd(mn);
+    const __m256i flip = _mm256_set1_epi32(0x7FFFFFFF);
+    const __m512i label = _mm512_set1_epi64(std::int64_t(1) << 32);
+    std::int64_t ne = n_eval, ns = n_sig, nn = n_noise;
+    for (std::int64_t l = 0; l < n8; l += 8) {
+        const __m512d inf = _mm512_loadu_pd(info + l);
+        const __m256 sv = _mm256_loadu_ps(s + l);
+        const __mmask8 sig = _mm512_cmp_pd_mask(inf, vt, _CMP_GT_OQ);
+        const __mmask8 bg = _mm512_cmp_pd_mask(inf, vmn, _CMP_EQ_OQ);
+        // ScoreKey<float>::of: bits b of s + 0; key = ~(negative ? ~b : b ^ sign)
+        //                                        = b ^ (negative ? 0 : 0x7FFFFFFF).
+        const __m256i b = _mm256_castps_si256(_mm256_add_ps(sv, _mm256_setzero_ps()));
+        const __m256i key = _mm256_xor_si256(b, _mm256_andnot_si256(_mm256_srai_epi32(b, 31), flip));
+        __m512i item = _mm512_cvtepu32_epi64(key);
+        item = _mm512_mask_or_epi64(item, sig, item, label);
+        const __mmask8 keep = sig | bg;
+        _mm512_storeu_si512(ev + ne, _mm512_maskz_compress_epi64(keep, item));
+        ne += _mm_popcnt_u32(keep);
+        _mm256_storeu_ps(sel + ns, _mm256_maskz_compress_ps(sig, sv));
+        ns += _mm_popcnt_u32(sig);
+        const __mmask8 pos = bg & _mm256_cmp_ps_mask(sv, _mm256_setzero_ps(), _CMP_GT_OQ);
+        _mm256_storeu_ps(noise + nn, _mm256_maskz_compress_ps(pos, sv));
+        nn += _mm_popcnt_u32(pos);
+    }
+    n_eval = ne;
+    n_sig = ns;
+    n_noise = nn;
+    return n8;
+}
+
+// c[0 .. 256) becomes its exclusive prefix sum (radix sort bucket starts).
+ACME_AVX512 inline void exclusive_prefix_256(std::uint32_t* c) {
+    const __m512i z = _mm512_setzero_si512();
+    __m512i carry = z;
+    for (int b = 0; b < 256; b += 16) {
+        const __m512i v = _mm512_loadu_si512(c + b);
+        __m512i x = _mm512_add_epi32(v, _mm512_alignr_epi32(v, z, 15));
+        x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, z, 14));
+        x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, z, 12));
+        x = _mm512_add_epi32(_mm512_add_epi32(x, _mm512_alignr_epi32(x, z, 8)), carry);
+        _mm512_storeu_si512(c + b, _mm512_sub_epi32(x, v));
+        carry = _mm512_permutexvar_epi32(_mm512_set1_epi32(15), x);
+    }
+}
+
+// Inclusive prefix sum of the 8 lanes.
+ACME_AVX512 inline __m512i prefix8_epi64(__m512i x) {
+    const __m512i z = _mm512_setzero_si512();
+    x = _mm512_add_epi64(x, _mm512_alignr_epi64(x, z, 7));
+    x = _mm512_add_epi64(x, _mm512_alignr_epi64(x, z, 6));
+    return _mm512_add_epi64(x, _mm512_alignr_epi64(x, z, 4));
+}
+
+// The threshold pass of the curve walk over sorted items v[0 .. n) (KeyLabel<uint32_t>
+// as uint64: key low, label high), for j < (n - 1) rounded down to 8: at the end of
+// each run of equal keys, the cumulative positives and negatives go to tps[m], fps[m]
+// (++m). tp gets the positives among the items done; returns how many were done.
+ACME_AVX512 inline std::int64_t curve_counts_f32(const std::uint64_t* v, std::int64_t n, double* tps, double* fps,
+                                                 std::int64_t& m, std::int64_t& tp) {
+    const std::int64_t n8 = n > 0 ? (n - 1) & ~std::int64_t(7) : 0;
+    const __m512i lo = _mm512_set1_epi64(0xFFFFFFFF);
+    const __m512i lane1 = _mm512_setr_epi64(1, 2, 3, 4, 5, 6, 7, 8);
+    __m512i carry = _mm512_setzero_si512();
+    std::int64_t k = m;
+    for (std::int64_t j = 0; j < n8; j += 8) {
+        const __m512i it = _mm512_loadu_si512(v + j), nx = _mm512_loadu_si512(v + j + 1);  // j + 8 < n
+        const __m512i tpv = _mm512_add_epi64(carry, prefix8_epi64(_mm512_srli_epi64(it, 32)));
+        const __m512i fpv = _mm512_sub_epi64(_mm512_add_epi64(_mm512_set1_epi64(j), lane1), tpv);
+        const __mmask8 last = _mm512_cmpneq_epi64_mask(_mm512_and_si512(it, lo), _mm512_and_si512(nx, lo));
+        _mm512_storeu_pd(tps + k, _mm512_cvtepi64_pd(_mm512_maskz_compress_epi64(last, tpv)));  // k <= j
+        _mm512_storeu_pd(fps + k, _mm512_cvtepi64_pd(_mm512_maskz_compress_epi64(last, fpv)));
+        k += _mm_popcnt_u32(last);
+        carry = _mm512_permutexvar_epi64(_mm512_set1_epi64(7), tpv);
+    }
+    m = k;
+    tp = _mm_cvtsi128_si64(_mm512_castsi512_si128(carry));
+    return n8;
+}
+
+// Lanes prev[7], cur[0], .., cur[6].
+ACME_AVX512 inline __m512d shift_in(__m512d cur, __m512d prev) {
+    return _mm512_castsi512_pd(_mm512_alignr_epi64(_mm512_castpd_si512(cur), _mm512_castpd_si512(prev), 7));
+}
+
+// Rates and trapezoid terms of the curve walk at thresholds j < m rounded down to
+// 8, as the scalar loop of curve_aucs_sorted: with t = tps[j], f = fps[j],
+// prec = t / (t + f), fpr = f / negatives, tpr = t / positives, fps[j] becomes
+// (fpr - prev fpr) * (tpr + prev tpr) / 2 and tps[j] (tpr - prev tpr) * (prec +
+// prev prec) / 2. prev_* come in for j = 0 and go out as the last rates.
+ACME_AVX512 inline std::int64_t curve_terms(double* tps, double* fps, std::int64_t m, double P, double Nn,
+                                            double& prev_fpr, double& prev_tpr, double& prev_prec) {
     const std::int64_t m8 = m & ~std::int64_t(7);
-    const __m512d vp = _mm512_set1_pd(P), vn = _mm512_set1_pd(Nn);
+    if (m8 == 0) return 0;
+    const __m512d vp = _mm512_set1_pd(P), vn = _mm512_set1_pd(Nn), half = _mm512_set1_pd(0.5);
+    __m512d pf = _mm512_set1_pd(prev_fpr), pt = _mm512_set1_pd(prev_tpr), pp = _mm512_set1_pd(prev_prec);
     for (std::int64_t j = 0; j < m8; j += 8) {
         const __m512d t = _mm512_loadu_pd(tps + j), f = _mm512_loadu_pd(fps + j);
-        _mm512_storeu_pd(prec + j, _mm512_div_pd(t, _mm512_add_pd(t, f)));
-        _mm512_storeu_pd(fps + j, _mm512_div_pd(f, vn));
-        _mm512_storeu_pd(tps + j, _mm512_div_pd(t, vp));
+        const __m512d pc = _mm512_div_pd(t, _mm512_add_pd(t, f));
+        const __m512d fpr = _mm512_div_pd(f, vn), tpr = _mm512_div_pd(t, vp);
+        const __m512d fpr0 = shift_in(fpr, pf), tpr0 = shift_in(tpr, pt), pc0 = shift_in(pc, pp);
+        // x / 2.0 == x * 0.5 exactly
+        _mm512_storeu_pd(fps + j, _mm512_mul_pd(_mm512_mul_pd(_mm512_sub_pd(fpr, fpr0), _mm512_add_pd(tpr, tpr0)), half));
+        _mm512_storeu_pd(tps + j, _mm512_mul_pd(_mm512_mul_pd(_mm512_sub_pd(tpr, tpr0), _mm512_add_pd(pc, pc0)), half));
+        pf = fpr;
+        pt = tpr;
+        pp = pc;
     }
+    alignas(64) double buf[8];
+    _mm512_store_pd(buf, pf);
+    prev_fpr = buf[7];
+    _mm512_store_pd(buf, pt);
+    prev_tpr = buf[7];
+    _mm512_store_pd(buf, pp);
+    prev_prec = buf[7];
     return m8;
 }
 
