@@ -78,12 +78,13 @@ struct SeqPoints {
     std::vector<double> E1, E2, E3, nrm;  // per position: projected raw attribution, its norm
     std::vector<double> e1, e2, e3, s;    // per point: unscaled window sum, its squared norm
     std::vector<double> scratch, c_phi, c_theta;
+    std::vector<double> rad;              // per kept point: normalised radius
     std::vector<i64> idx, bins;
     double scale = 0.0;  // normalised radius r = sqrt(s) * scale
     i64 P = 0;
 
     explicit SeqPoints(i64 L) {
-        for (auto* v : {&E1, &E2, &E3, &nrm, &e1, &e2, &e3, &s, &scratch, &c_phi, &c_theta})
+        for (auto* v : {&E1, &E2, &E3, &nrm, &e1, &e2, &e3, &s, &scratch, &c_phi, &c_theta, &rad})
             v->resize(static_cast<size_t>(L));
         idx.resize(static_cast<size_t>(L));
         bins.resize(static_cast<size_t>(L));
@@ -203,34 +204,42 @@ struct SeqPoints {
         return true;
     }
 
-    // Points with radius sqrt(s[p]) * scale >= b into idx[0..n), in order; returns n.
-    // A cheap test on s (with a margin far above rounding) prefilters; the
-    // exact radius test decides.
+    // Among the points idx[0..n), keeps those whose radius r = sqrt(s) * scale is
+    // above t (r > t when strict, else r >= t): idx[0..m) in order, their radii in
+    // rad[0..m). Returns m.
+    i64 keep_radius(i64 n, double t, bool strict) {
+        i64 j0 = 0, m = 0;
+#if ACME_X86_SIMD
+        if (use_avx512()) j0 = simd::keep_radius(s.data(), idx.data(), n, scale, t, strict, rad.data(), m);
+#endif
+        for (i64 j = j0; j < n; ++j) {
+            const i64 p = idx[j];
+            const double r = std::sqrt(s[p]) * scale;
+            idx[m] = p;
+            rad[m] = r;
+            m += strict ? r > t : r >= t;
+        }
+        return m;
+    }
+
+    // Points with radius sqrt(s[p]) * scale >= b into idx[0..n), in order, their
+    // radii into rad[0..n); returns n. A cheap test on s (with a margin far above
+    // rounding) prefilters; the exact radius test decides.
     i64 select_at_least(double b) {
         i64 n = 0, p0 = 0;
+        double lo = -1.0;  // every s >= 0 passes
         if (b > 0.0 && scale > 0.0) {
             const double t = b / scale;
-            const double lo = t * t * (1.0 - 1e-9);  // r >= b implies s > lo
+            lo = t * t * (1.0 - 1e-9);  // r >= b implies s > lo
+        }
 #if ACME_X86_SIMD
-            if (use_avx512()) p0 = simd::indices_above(s.data(), P, lo, idx.data(), n);
+        if (use_avx512()) p0 = simd::indices_above(s.data(), P, lo, idx.data(), n);
 #endif
-            for (i64 p = p0; p < P; ++p) {
-                idx[n] = p;
-                n += s[p] > lo;
-            }
-            i64 m = 0;
-            for (i64 j = 0; j < n; ++j) {
-                const i64 p = idx[j];
-                idx[m] = p;
-                m += std::sqrt(s[p]) * scale >= b;
-            }
-            return m;
-        }
-        for (i64 p = 0; p < P; ++p) {
+        for (i64 p = p0; p < P; ++p) {
             idx[n] = p;
-            n += std::sqrt(s[p]) * scale >= b;
+            n += s[p] > lo;
         }
-        return n;
+        return keep_radius(n, b, false);
     }
 
     // Bins of the points idx[0..n) into bins[0..n): the same bins as
@@ -286,14 +295,22 @@ inline double kattr_weight(Weight w, double r) {
     }
 }
 
-// Per-thread state of a histogram pass.
+// Per-thread state of a histogram pass. Two copies of the histogram take the
+// points alternately: consecutive points often fall in the same bin, and one
+// copy would make each add wait for the previous one's store. The copies are
+// merged by integer addition, so the result is the same bits.
 struct KattrThreadHist {
-    std::vector<FixedSum> hist;
+    std::vector<FixedSum> hist;  // 2 * nb2: copy 0, then copy 1
+    size_t nb2 = 0;
     i64 n_points = 0;
     InputError err;
+    void reset(size_t n_bins2) {
+        nb2 = n_bins2;
+        hist.assign(2 * nb2, FixedSum{});
+    }
     void add(const KattrConfig& cfg, i64 bin, double r, i64 seq, i64 pos) {
-        if (!hist[static_cast<size_t>(bin)].add(kattr_weight(cfg.weight, r)))
-            err.record(InputError::weight_overflow, seq, pos, r);
+        const size_t slot = static_cast<size_t>(bin) + (static_cast<size_t>(n_points) & 1) * nb2;
+        if (!hist[slot].add(kattr_weight(cfg.weight, r))) err.record(InputError::weight_overflow, seq, pos, r);
         ++n_points;
     }
 };
@@ -301,7 +318,11 @@ struct KattrThreadHist {
 inline void merge_thread_hists(std::vector<KattrThreadHist>& th, FixedSum* hist, size_t nb2, i64& n_points,
                                InputError& err) {
     for (auto& t : th) {
-        for (size_t j = 0; j < nb2; ++j) hist[j].merge(t.hist[j]);
+        if (!t.hist.empty())
+            for (size_t j = 0; j < nb2; ++j) {
+                hist[j].merge(t.hist[j]);
+                hist[j].merge(t.hist[nb2 + j]);
+            }
         n_points += t.n_points;
         err.merge(t.err);
     }
@@ -345,7 +366,7 @@ void kattr_sequence_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
     std::vector<KattrThreadHist> th(nt);
     for_each_sequence<TA, NCL>(
-        a, N, L, cfg, nt, err, [&](int tid) { th[tid].hist.assign(nb2, FixedSum{}); },
+        a, N, L, cfg, nt, err, [&](int tid) { th[tid].reset(nb2); },
         [&](int tid, i64 i, SeqPoints& sp) {
             KattrThreadHist& me = th[tid];
             const i64 P = sp.P;
@@ -363,17 +384,9 @@ void kattr_sequence_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int
                 sp.idx[nk] = p;
                 nk += sp.s[p] > o.a;
             }
-            i64 m = 0;
-            for (i64 j = 0; j < nk; ++j) {
-                const i64 p = sp.idx[j];
-                sp.idx[m] = p;
-                m += std::sqrt(sp.s[p]) * scale > cut;
-            }
+            const i64 m = sp.keep_radius(nk, cut, true);
             sp.bin_points(cfg, m);
-            for (i64 j = 0; j < m; ++j) {
-                const i64 p = sp.idx[j];
-                me.add(cfg, sp.bins[j], std::sqrt(sp.s[p]) * scale, i, p);
-            }
+            for (i64 j = 0; j < m; ++j) me.add(cfg, sp.bins[j], sp.rad[j], i, sp.idx[j]);
         });
     merge_thread_hists(th, hist, nb2, n_points, err);
 }
@@ -421,11 +434,10 @@ inline void split_at_bucket(SeqPoints& sp, const KattrConfig& cfg, int shift, u6
     const i64 n = sp.select_at_least(key_floor(B, shift));  // key(r) >= B
     sp.bin_points(cfg, n);
     for (i64 j = 0; j < n; ++j) {
-        const i64 p = sp.idx[j];
-        const double r = std::sqrt(sp.s[p]) * sp.scale;
+        const double r = sp.rad[j];
         u64 bits;
         std::memcpy(&bits, &r, sizeof bits);
-        if ((bits >> shift) > B) th.add(cfg, sp.bins[j], r, seq, p);
+        if ((bits >> shift) > B) th.add(cfg, sp.bins[j], r, seq, sp.idx[j]);
         else cand.push_back({r, sp.bins[j]});
     }
 }
@@ -480,7 +492,7 @@ inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
     for (int t = 0; t < nl; ++t) {
         KattrThreadHist& me = th[t];
-        me.hist.assign(nb2, FixedSum{});
+        me.reset(nb2);
         const std::vector<RadiusBin>& list = lists[t];
         for (size_t j = 0; j < list.size(); ++j)
             if (list[j].r > cut) me.add(cfg, list[j].bin, list[j].r, 0, static_cast<i64>(j));
@@ -530,7 +542,7 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
     std::vector<KattrThreadHist> th(nt);
     std::vector<std::vector<RadiusBin>> tcand(nt);
     for_each_sequence<TA, NCL>(
-        a, N, L, cfg, nt, err, [&](int tid) { th[tid].hist.assign(nb2, FixedSum{}); },
+        a, N, L, cfg, nt, err, [&](int tid) { th[tid].reset(nb2); },
         [&](int tid, i64 i, SeqPoints& sp) { split_at_bucket(sp, cfg, kRadiusKeyShift, B, i, th[tid], tcand[tid]); });
     merge_thread_hists(th, hist, nb2, n_points, err);
     add_above_rank(tcand, m - above, cfg, nt, hist, n_points, cutoff_out, err);  // 1 <= m - above <= size
@@ -592,7 +604,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
             const size_t c0 = c.size();
             c.resize(c0 + static_cast<size_t>(n));
             for (i64 j = 0; j < n; ++j) {
-                const double r = std::sqrt(sp.s[sp.idx[j]]) * sp.scale;
+                const double r = sp.rad[j];
                 c[c0 + j] = {r, sp.bins[j]};
                 ++keys[radius_key(r)];
             }
@@ -706,7 +718,7 @@ void kattr_stream_bin(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_t
     std::vector<KattrThreadHist> th(nt);
     std::vector<std::vector<RadiusBin>> tcand(nt);
     for_each_sequence<TA, NCL>(
-        a, N, L, cfg, nt, err, [&](int tid) { th[tid].hist.assign(nb2, FixedSum{}); },
+        a, N, L, cfg, nt, err, [&](int tid) { th[tid].reset(nb2); },
         [&](int tid, i64 i, SeqPoints& sp) {
             split_at_bucket(sp, cfg, 64 - kStreamKeyBits, ub, i, th[tid], tcand[tid]);
         });

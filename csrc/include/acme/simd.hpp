@@ -300,6 +300,26 @@ ACME_AVX512 inline std::int64_t indices_above(const double* s, std::int64_t n, d
     return n8;
 }
 
+// SeqPoints::keep_radius for j < n rounded down to 8: r = sqrt(s[idx[j]]) * scale,
+// kept (idx and r compacted to m, in order) when r > t (strict) or r >= t.
+// Compacting in place is safe: m <= j, and the block is read before the store.
+ACME_AVX512 inline std::int64_t keep_radius(const double* s, std::int64_t* idx, std::int64_t n, double scale,
+                                            double t, bool strict, double* rad, std::int64_t& m) {
+    const std::int64_t n8 = n & ~std::int64_t(7);
+    const __m512d vs = _mm512_set1_pd(scale), vt = _mm512_set1_pd(t);
+    std::int64_t k = m;
+    for (std::int64_t j = 0; j < n8; j += 8) {
+        const __m512i p = _mm512_loadu_si512(idx + j);
+        const __m512d r = _mm512_mul_pd(_mm512_sqrt_pd(_mm512_i64gather_pd(p, s, 8)), vs);
+        const __mmask8 keep = strict ? _mm512_cmp_pd_mask(r, vt, _CMP_GT_OQ) : _mm512_cmp_pd_mask(r, vt, _CMP_GE_OQ);
+        _mm512_storeu_si512(idx + k, _mm512_maskz_compress_epi64(keep, p));
+        _mm512_storeu_pd(rad + k, _mm512_maskz_compress_pd(keep, r));
+        k += _mm_popcnt_u32(keep);
+    }
+    m = k;
+    return n8;
+}
+
 // approx_angle_bin of 8 cosines (the same operations in the same order);
 // lanes that must take the exact path get -1.
 ACME_AVX512 inline __m512i approx_angle_bin8(__m512d c, double bin_width, double inv_bw, std::int64_t top) {
