@@ -35,6 +35,21 @@ def _near_edges(bw, n_bins, acme, n_per_edge=50, eps=(0.0, 1e-15, 1e-9, 1e-6, 5e
     return np.concatenate(pts) if pts else np.zeros((0, 3))
 
 
+def _near_poles(rng, n):
+    """Directions within 1e-9 .. 1e-2 rad of the z' axis (theta near 0 or pi), and of the
+    x' axis in the (x', y') plane (phi' near 0 or pi): where float32 cosines are least exact."""
+    out = []
+    for d in (1e-9, 1e-7, 1e-5, 1e-4, 1.4e-2, 1e-2):
+        t = rng.uniform(0.5, 1.0, n) * d
+        ph = rng.uniform(-np.pi, np.pi, n)
+        for theta in (t, np.pi - t):
+            out.append(np.stack([np.cos(theta), np.sin(theta) * np.cos(ph), np.sin(theta) * np.sin(ph)], axis=1))
+        th = rng.uniform(0.05, np.pi - 0.05, n)
+        for phi in (np.pi - t, -np.pi + t, t, -t):
+            out.append(np.stack([np.cos(th), np.sin(th) * np.cos(phi), np.sin(th) * np.sin(phi)], axis=1))
+    return np.concatenate(out) * rng.lognormal(0, 3, size=(len(out) * n, 1))
+
+
 @pytest.fixture(params=["vector", "scalar"])
 def simd_path(request):
     """The AVX-512 binning (where the CPU has it) and the scalar one."""
@@ -44,7 +59,7 @@ def simd_path(request):
 
 
 @pytest.mark.parametrize("acme", [False, True])
-@pytest.mark.parametrize("bw", [0.1, 0.2, 0.05, 0.3, 1.0, 3.0])
+@pytest.mark.parametrize("bw", [0.1, 0.2, 0.05, 0.3, 1.0, 3.0, 0.01, 0.003])
 def test_fast_bins_equal_exact_bins(acme, bw, simd_path):
     n_bins = int((3.1416 if acme else np.pi) / bw)
     rng = np.random.default_rng(0)
@@ -52,6 +67,9 @@ def test_fast_bins_equal_exact_bins(acme, bw, simd_path):
         _directions(rng, 50_000),
         _near_edges(bw, n_bins, acme),
         # axes and degenerate directions: x' = 0, y' = +-0, z' = +-r
+        _near_poles(rng, 2_000),
+        _directions(rng, 5_000) * 1e-150,  # float32 would underflow without the per-point scaling
+        _directions(rng, 5_000) * 1e150,
         np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1],
                   [0.5, 0.0, -0.0], [0.5, -1.0, -0.0], [0.5, -1.0, 0.0], [-0.3, 0.0, 2.0], [0.2, 0.0, -2.0]]),
     ]).astype(np.float64)

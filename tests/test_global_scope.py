@@ -60,6 +60,28 @@ def test_fallback_when_sampled_bound_is_too_high():
         assert one.n_points == m - 1  # continuous radii: everything above the m-th largest
 
 
+def test_fallback_when_sampled_upper_bound_is_too_low():
+    # The sampled sequences are plain noise; the others carry strong positions whose windows
+    # lie far above every sampled radius. The sample's upper bound (points above it go
+    # straight into the histogram) then has more than m points above it: the kernel must
+    # fall back, and the result must still be exact.
+    rng = np.random.default_rng(8)
+    n, L = 640, 50
+    attr = rng.standard_normal((n, L, 4))
+    stride = n // 64
+    strong = np.ones(n, bool)
+    strong[::stride] = False
+    attr[np.ix_(strong, [5, 15, 25, 35, 45], [0])] = 40.0
+    for preset in ("acme", "paper"):
+        kw = dict(preset=preset, threshold_scope="global", quantile=0.9)
+        one = af.kattr_kld(attr, **kw)
+        _same(one, _accumulated(attr, **kw))
+        oracle = (ref.kattr_acme(attr) if preset == "acme"
+                  else ref.kattr_paper(attr, threshold_scope="global"))
+        assert one.n_points == oracle["n_points"]
+        assert one.kld == pytest.approx(oracle["kld"], rel=1e-9)
+
+
 @pytest.mark.parametrize("q", [0.5, 0.7, 0.99, 0.999])
 def test_quantiles_across_paths(q):
     # q = 0.5 and 0.7 take the two-pass path (too many candidates), 0.99+ the one-pass path.

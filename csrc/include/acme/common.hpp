@@ -374,6 +374,35 @@ struct FixedSum {
     }
 };
 
+#if defined(__SIZEOF_INT128__)
+// The common weights, summed fast and exactly: a 128-bit integer in units of
+// 2^-92 takes every weight in [2^-40, 2^8) (all its bits are >= 2^-92, so
+// nothing is truncated: FixedSum would hold the same bits), and is added into
+// a FixedSum afterwards. Up to 2^28 adds fit (< 2^36 in all); other weights go
+// to FixedSum::add directly.
+struct WindowSum {
+    using u128 = unsigned __int128;
+    static constexpr int kUnitExp = -92, kLoExp = -40, kHiExp = 8;
+    static constexpr i64 kMaxAdds = i64(1) << 28;
+    // The weight in units of 2^-92, or 0 when it is outside the window.
+    static u128 units(double w) {
+        u64 bits;
+        std::memcpy(&bits, &w, sizeof bits);
+        const int e = static_cast<int>((bits >> 52) & 0x7FF) - 1023;  // unbiased exponent
+        if ((bits >> 63) || e < kLoExp || e >= kHiExp) return 0;
+        const u64 mant = (bits & ((u64(1) << 52) - 1)) | (u64(1) << 52);
+        return static_cast<u128>(mant) << (e - 52 - kUnitExp);
+    }
+    // fs += v * 2^-92
+    static void add_to(FixedSum& fs, u128 v) {
+        constexpr int sh = FixedSum::kFracBits + kUnitExp;  // 36: 2^-92 is bit 36 of FixedSum
+        fs.add_bits(0, static_cast<u64>(v) << sh);
+        fs.add_bits(1, static_cast<u64>(v >> (64 - sh)));
+        fs.add_bits(2, static_cast<u64>(v >> (128 - sh)));
+    }
+};
+#endif
+
 // ---------------------------------------------------------------------------
 // Per-sequence readers. Layout NLC: element (l, c) at l*4 + c; NCL: c*L + l.
 

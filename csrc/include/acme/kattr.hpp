@@ -295,34 +295,76 @@ inline double kattr_weight(Weight w, double r) {
     }
 }
 
-// Per-thread state of a histogram pass. Two copies of the histogram take the
-// points alternately: consecutive points often fall in the same bin, and one
-// copy would make each add wait for the previous one's store. The copies are
-// merged by integer addition, so the result is the same bits.
+// Per-thread state of a histogram pass. The common weights go to WindowSum
+// integers (two copies, taking the points alternately: consecutive points
+// often fall in the same bin, and one copy would make each add wait for the
+// previous one's store), the rest to the exact FixedSum histogram; flush()
+// adds the integers into it. All integer additions: the same bits whatever
+// the order, the copies or the thread count.
 struct KattrThreadHist {
-    std::vector<FixedSum> hist;  // 2 * nb2: copy 0, then copy 1
+    std::vector<FixedSum> hist;
+#if defined(__SIZEOF_INT128__)
+    std::vector<WindowSum::u128> fast;  // 2 * nb2: copy 0, then copy 1
+    i64 n_fast = 0;
+#endif
     size_t nb2 = 0;
     i64 n_points = 0;
     InputError err;
     void reset(size_t n_bins2) {
         nb2 = n_bins2;
-        hist.assign(2 * nb2, FixedSum{});
+        hist.assign(nb2, FixedSum{});
+#if defined(__SIZEOF_INT128__)
+        fast.assign(2 * nb2, 0);
+        n_fast = 0;
+#endif
     }
     void add(const KattrConfig& cfg, i64 bin, double r, i64 seq, i64 pos) {
-        const size_t slot = static_cast<size_t>(bin) + (static_cast<size_t>(n_points) & 1) * nb2;
-        if (!hist[slot].add(kattr_weight(cfg.weight, r))) err.record(InputError::weight_overflow, seq, pos, r);
+        const double w = kattr_weight(cfg.weight, r);
         ++n_points;
+#if defined(__SIZEOF_INT128__)
+        const WindowSum::u128 u = WindowSum::units(w);
+        if (u != 0) {
+            fast[static_cast<size_t>(bin) + (static_cast<size_t>(n_points) & 1) * nb2] += u;
+            if (++n_fast == WindowSum::kMaxAdds) flush();
+            return;
+        }
+#endif
+        if (!hist[static_cast<size_t>(bin)].add(w)) err.record(InputError::weight_overflow, seq, pos, r);
+    }
+    // add(...) if keep; branch-free on keep for the common weights (a kept /
+    // dropped mix in no order would mispredict half the time).
+    void add_if(const KattrConfig& cfg, i64 bin, double r, bool keep, i64 seq, i64 pos) {
+#if defined(__SIZEOF_INT128__)
+        const WindowSum::u128 u = WindowSum::units(kattr_weight(cfg.weight, r));
+        if (u != 0) {
+            n_points += keep;
+            fast[static_cast<size_t>(bin) + (static_cast<size_t>(n_points) & 1) * nb2] +=
+                u & (WindowSum::u128(0) - static_cast<WindowSum::u128>(keep));
+            n_fast += keep;
+            if (n_fast >= WindowSum::kMaxAdds) flush();
+            return;
+        }
+#endif
+        if (keep) add(cfg, bin, r, seq, pos);
+    }
+    void flush() {
+#if defined(__SIZEOF_INT128__)
+        for (size_t j = 0; j < fast.size(); ++j) {
+            if (fast[j] != 0) WindowSum::add_to(hist[j % nb2], fast[j]);
+            fast[j] = 0;
+        }
+        n_fast = 0;
+#endif
     }
 };
 
 inline void merge_thread_hists(std::vector<KattrThreadHist>& th, FixedSum* hist, size_t nb2, i64& n_points,
                                InputError& err) {
     for (auto& t : th) {
-        if (!t.hist.empty())
-            for (size_t j = 0; j < nb2; ++j) {
-                hist[j].merge(t.hist[j]);
-                hist[j].merge(t.hist[nb2 + j]);
-            }
+        if (!t.hist.empty()) {
+            t.flush();
+            for (size_t j = 0; j < nb2; ++j) hist[j].merge(t.hist[j]);
+        }
         n_points += t.n_points;
         err.merge(t.err);
     }
@@ -495,7 +537,7 @@ inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64
         me.reset(nb2);
         const std::vector<RadiusBin>& list = lists[t];
         for (size_t j = 0; j < list.size(); ++j)
-            if (list[j].r > cut) me.add(cfg, list[j].bin, list[j].r, 0, static_cast<i64>(j));
+            me.add_if(cfg, list[j].bin, list[j].r, list[j].r > cut, 0, static_cast<i64>(j));
     }
     merge_thread_hists(th, hist, nb2, n_points, err);
 }
@@ -549,20 +591,23 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
 }
 
 // Global scope, exact, usually in one pass. A sample of sequences (every
-// k-th) gives a radius b that is very likely below the final cutoff (about
-// the 1 - 1.5 (1 - q) quantile); one pass keeps every point with r >= b, with
-// its bin. If at least m points have r >= b, the m-th largest radius is >= b,
-// so every point above the cutoff is among those kept and the cutoff is their
-// m-th largest: the answer is exact. Otherwise (an unlucky sample), or when
-// the kept points would not be few, the two-pass algorithm runs instead.
+// k-th) gives two radii b < b_hi, very likely below and above the final
+// cutoff (about the 1 - 1.5 (1 - q) and 1 - 0.6 (1 - q) quantiles). One pass
+// bins every point with r >= b: those with r >= b_hi go straight into the
+// histogram, those in [b, b_hi) are kept as candidates (radius and bin). If
+// fewer than m points have r >= b_hi and at least m have r >= b, the m-th
+// largest radius (the cutoff) lies among the candidates, every direct point is
+// above it, and the candidates above it complete the answer: exact. Otherwise
+// (an unlucky sample), or when the kept points would not be few, the
+// two-pass algorithm runs instead.
 template <class TA, bool NCL>
 void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, FixedSum* hist,
                         i64& n_points, double& cutoff_out, InputError& err) {
     const i64 P = kattr_points_per_seq(cfg, L);
     const i64 total = N * P;
     const i64 m = global_rank(total, cfg.quantile, cfg.acme);
-    const double frac =
-        std::min(1.0, 1.5 * static_cast<double>(m) / static_cast<double>(std::max<i64>(total, 1)));
+    const double frac_m = static_cast<double>(m) / static_cast<double>(std::max<i64>(total, 1));
+    const double frac = std::min(1.0, 1.5 * frac_m);
     constexpr double kMaxCandidateBytes = 256.0 * 1024 * 1024;
     if (m < 1 || total == 0 || frac > 0.4 || N < 64 ||
         static_cast<double>(total) * frac * sizeof(RadiusBin) > kMaxCandidateBytes) {
@@ -570,7 +615,8 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
         return;
     }
     const int nt = resolve_threads(n_threads);
-    // 1. The bound, from every stride-th sequence (input errors are reported by the pass below).
+    const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
+    // 1. The bounds, from every stride-th sequence (input errors are reported by the pass below).
     const i64 stride = std::max<i64>(1, N / 64);
     const i64 n_sample = (N + stride - 1) / stride;
     std::vector<double> sample(static_cast<size_t>(n_sample * P), 0.0);
@@ -581,43 +627,61 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
             for (i64 p = 0; p < P; ++p) sample[(i / stride) * P + p] = std::sqrt(sp.s[p]) * sp.scale;
         },
         stride);
-    const i64 ks = std::min<i64>(static_cast<i64>(sample.size()),
-                                 static_cast<i64>(frac * static_cast<double>(sample.size())) + 1);
+    const double ns = static_cast<double>(sample.size());
+    const i64 ks = std::min<i64>(static_cast<i64>(sample.size()), static_cast<i64>(frac * ns) + 1);
+    const i64 ks_hi = std::min<i64>(ks - 1, static_cast<i64>(0.6 * frac_m * ns));
     std::nth_element(sample.begin(), sample.begin() + (ks - 1), sample.end(), std::greater<double>());
     const double b = sample[static_cast<size_t>(ks - 1)];
+    double b_hi = std::numeric_limits<double>::infinity();
+    if (ks_hi >= 1) {  // among the ks - 1 values above b
+        std::nth_element(sample.begin(), sample.begin() + (ks_hi - 1), sample.begin() + (ks - 1),
+                         std::greater<double>());
+        b_hi = sample[static_cast<size_t>(ks_hi - 1)];
+    }
     std::vector<double>().swap(sample);
-    // 2. One pass: every point with r >= b, binned.
+    // 2. One pass: every point with r >= b binned; r >= b_hi added, the rest kept.
+    std::vector<KattrThreadHist> th(nt);
     std::vector<std::vector<RadiusBin>> tcand(nt);
     std::vector<std::vector<i64>> tkeys(nt);  // radius_key histogram of each list, for add_above_rank
     const size_t expect = static_cast<size_t>(1.2 * frac * static_cast<double>(total) / nt) + 1024;
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, err,
         [&](int tid) {
+            th[tid].reset(nb2);
             tcand[tid].reserve(expect);
             tkeys[tid].assign(size_t(1) << 16, 0);
         },
-        [&](int tid, i64, SeqPoints& sp) {
+        [&](int tid, i64 i, SeqPoints& sp) {
             const i64 n = sp.select_at_least(b);
             sp.bin_points(cfg, n);
+            KattrThreadHist& me = th[tid];
             std::vector<RadiusBin>& c = tcand[tid];
             i64* keys = tkeys[tid].data();
-            const size_t c0 = c.size();
-            c.resize(c0 + static_cast<size_t>(n));
+            size_t nc = c.size();
+            c.resize(nc + static_cast<size_t>(n));
             for (i64 j = 0; j < n; ++j) {
                 const double r = sp.rad[j];
-                c[c0 + j] = {r, sp.bins[j]};
-                ++keys[radius_key(r)];
+                if (r >= b_hi) {
+                    me.add(cfg, sp.bins[j], r, i, sp.idx[j]);
+                } else {
+                    c[nc++] = {r, sp.bins[j]};
+                    ++keys[radius_key(r)];
+                }
             }
+            c.resize(nc);
         });
     if (!err.ok()) return;
-    size_t count = 0;
-    for (auto& c : tcand) count += c.size();
-    if (static_cast<i64>(count) < m) {  // the bound was above the cutoff: fall back
+    i64 direct = 0, count = 0;
+    for (const auto& t : th) direct += t.n_points;
+    for (const auto& c : tcand) count += static_cast<i64>(c.size());
+    if (!(direct < m && m <= direct + count)) {  // a bound on the wrong side of the cutoff: fall back
+        th.clear();
         tcand.clear();
         kattr_global_two_pass<TA, NCL>(a, N, L, cfg, n_threads, hist, n_points, cutoff_out, err);
         return;
     }
-    add_above_rank(tcand, m, cfg, nt, hist, n_points, cutoff_out, err, std::move(tkeys));
+    merge_thread_hists(th, hist, nb2, n_points, err);
+    add_above_rank(tcand, m - direct, cfg, nt, hist, n_points, cutoff_out, err, std::move(tkeys));
 }
 
 // Every point's radius and bin, for accumulators of the global scope, which

@@ -320,69 +320,110 @@ ACME_AVX512 inline std::int64_t keep_radius(const double* s, std::int64_t* idx, 
     return n8;
 }
 
-// approx_angle_bin of 8 cosines (the same operations in the same order);
-// lanes that must take the exact path get -1.
-ACME_AVX512 inline __m512i approx_angle_bin8(__m512d c, double bin_width, double inv_bw, std::int64_t top) {
-    const __m512d ax = _mm512_abs_pd(c);
-    __m512d poly = _mm512_sub_pd(_mm512_set1_pd(0.0742610), _mm512_mul_pd(_mm512_set1_pd(0.0187293), ax));
-    poly = _mm512_add_pd(_mm512_set1_pd(-0.2121144), _mm512_mul_pd(ax, poly));
-    poly = _mm512_add_pd(_mm512_set1_pd(1.5707288), _mm512_mul_pd(ax, poly));
-    __m512d ac = _mm512_mul_pd(_mm512_sqrt_pd(_mm512_sub_pd(_mm512_set1_pd(1.0), ax)), poly);
-    const __mmask8 neg = _mm512_cmp_pd_mask(c, _mm512_setzero_pd(), _CMP_LT_OQ);
-    ac = _mm512_mask_sub_pd(ac, neg, _mm512_set1_pd(3.14159265358979323846), ac);
-    const __m512i vtop = _mm512_set1_epi64(top);
-    const __m512i g = _mm512_min_epi64(_mm512_cvttpd_epi64(_mm512_mul_pd(ac, _mm512_set1_pd(inv_bw))), vtop);
-    const __m512d bw = _mm512_set1_pd(bin_width), margin = _mm512_set1_pd(2e-4);
-    const __m512d lower = _mm512_mul_pd(_mm512_cvtepi64_pd(g), bw);
-    const __m512d upper = _mm512_add_pd(lower, bw);
-    const __mmask8 lo_ok = _mm512_cmpeq_epi64_mask(g, _mm512_setzero_si512()) |
-                           _mm512_cmp_pd_mask(_mm512_sub_pd(ac, lower), margin, _CMP_GE_OQ);
-    const __mmask8 hi_ok =
-        _mm512_cmpeq_epi64_mask(g, vtop) | _mm512_cmp_pd_mask(_mm512_sub_pd(upper, ac), margin, _CMP_GE_OQ);
-    return _mm512_mask_blend_epi64(lo_ok & hi_ok, _mm512_set1_epi64(-1), g);
+// Bins of 16 angles in [0, pi] known by their cosines c, in float32: the
+// cheap arccos of approx_angle_bin (A & S 4.4.45, |error| < 6.7e-5 rad), and
+// -1 for a lane within 2e-4 rad of a bin edge. c carries a relative error of
+// a few 1e-7 (float32 inputs and operations), which moves the angle by
+// |dc| / sin(angle): below 2e-5 rad while 1 - |c| >= 1e-4. Nearer the poles a
+// lane is trusted only in the first or last bin, at least 2e-3 rad from its
+// inner edge (the angle error there is below 1e-3 rad).
+ACME_AVX512 inline __m512i approx_angle_bin16(__m512 c, float bin_width, float inv_bw, int top) {
+    const __m512 ax = _mm512_abs_ps(c);
+    __m512 poly = _mm512_sub_ps(_mm512_set1_ps(0.0742610f), _mm512_mul_ps(_mm512_set1_ps(0.0187293f), ax));
+    poly = _mm512_add_ps(_mm512_set1_ps(-0.2121144f), _mm512_mul_ps(ax, poly));
+    poly = _mm512_add_ps(_mm512_set1_ps(1.5707288f), _mm512_mul_ps(ax, poly));
+    const __m512 om = _mm512_sub_ps(_mm512_set1_ps(1.0f), ax);
+    __m512 ac = _mm512_mul_ps(_mm512_sqrt_ps(om), poly);
+    const __mmask16 neg = _mm512_cmp_ps_mask(c, _mm512_setzero_ps(), _CMP_LT_OQ);
+    ac = _mm512_mask_sub_ps(ac, neg, _mm512_set1_ps(3.14159265f), ac);
+    const __m512i vtop = _mm512_set1_epi32(top);
+    const __m512i g = _mm512_min_epi32(_mm512_cvttps_epi32(_mm512_mul_ps(ac, _mm512_set1_ps(inv_bw))), vtop);
+    const __m512 bw = _mm512_set1_ps(bin_width);
+    const __m512 lower = _mm512_mul_ps(_mm512_cvtepi32_ps(g), bw);
+    const __m512 upper = _mm512_add_ps(lower, bw);
+    const __m512 margin = _mm512_set1_ps(2e-4f), wide = _mm512_set1_ps(2e-3f);
+    const __mmask16 first = _mm512_cmpeq_epi32_mask(g, _mm512_setzero_si512());
+    const __mmask16 last = _mm512_cmpeq_epi32_mask(g, vtop);
+    const __mmask16 lo_ok = first | _mm512_cmp_ps_mask(_mm512_sub_ps(ac, lower), margin, _CMP_GE_OQ);
+    const __mmask16 hi_ok = last | _mm512_cmp_ps_mask(_mm512_sub_ps(upper, ac), margin, _CMP_GE_OQ);
+    const __mmask16 polar = _mm512_cmp_ps_mask(om, _mm512_set1_ps(1e-4f), _CMP_LT_OQ);
+    const __mmask16 pole_ok = (first & _mm512_cmp_ps_mask(_mm512_sub_ps(upper, ac), wide, _CMP_GE_OQ)) |
+                              (last & _mm512_cmp_ps_mask(_mm512_sub_ps(ac, lower), wide, _CMP_GE_OQ));
+    const __mmask16 ok = lo_ok & hi_ok & (static_cast<__mmask16>(~polar) | pole_ok);
+    return _mm512_mask_blend_epi32(ok, _mm512_set1_epi32(-1), g);
 }
 
-// The vectorised part of SeqPoints::bin_points: bins of the points idx[0 .. n8)
-// (n8 = n rounded down to 8) into bins, -1 where the exact formula must decide.
-// Returns n8.
+// Window vectors idx[j .. j + 8) as float32 (x', y', z') = (e2, e3, e1), each
+// point scaled by a power of two (exact) that brings its radius near 1, so
+// that float32 neither overflows nor underflows on its way. Also the points'
+// masks: rho = 0 in double (no phi), and x' = 0 (the acme preset's branch).
+ACME_AVX512 inline void gather_unit8(const double* e1, const double* e2, const double* e3, const double* s,
+                                     const std::int64_t* idx, std::int64_t j, __m256& x, __m256& y, __m256& z,
+                                     __mmask8& no_rho, __mmask8& x_zero) {
+    const __m512i vi = _mm512_loadu_si512(idx + j);
+    const __m512d xp = _mm512_i64gather_pd(vi, e2, 8), yp = _mm512_i64gather_pd(vi, e3, 8);
+    const __m512d zp = _mm512_i64gather_pd(vi, e1, 8), sv = _mm512_i64gather_pd(vi, s, 8);
+    // s > 0: getexp(s) = floor(log2 s); scale by 2^-floor(that / 2).
+    const __m512d half = _mm512_roundscale_pd(_mm512_mul_pd(_mm512_getexp_pd(sv), _mm512_set1_pd(-0.5)),
+                                              _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+    x = _mm512_cvtpd_ps(_mm512_scalef_pd(xp, half));
+    y = _mm512_cvtpd_ps(_mm512_scalef_pd(yp, half));
+    z = _mm512_cvtpd_ps(_mm512_scalef_pd(zp, half));
+    const __m512d zero = _mm512_setzero_pd();
+    x_zero = _mm512_cmp_pd_mask(xp, zero, _CMP_EQ_OQ);
+    no_rho = x_zero & _mm512_cmp_pd_mask(yp, zero, _CMP_EQ_OQ);
+}
+
+// The vectorised part of SeqPoints::bin_points: bins of the points idx[0 .. n16)
+// (n16 = n rounded down to 16) into bins, -1 where the exact formula must
+// decide. The cosines of both angles are computed in float32 (16 lanes, on
+// points scaled to radius ~1); approx_angle_bin16's margins cover the float32
+// error, and every lane in doubt takes the exact path. Returns n16.
 ACME_AVX512 inline std::int64_t bin_points(const double* e1, const double* e2, const double* e3, const double* s,
                                             const std::int64_t* idx, std::int64_t n, bool acme, double bin_width,
                                             std::int64_t top, std::int64_t nb, std::int64_t* bins) {
-    const std::int64_t n8 = n & ~std::int64_t(7);
-    const double inv_bw = 1.0 / bin_width;
-    const __m512d one = _mm512_set1_pd(1.0), mone = _mm512_set1_pd(-1.0), zero = _mm512_setzero_pd();
-    for (std::int64_t j = 0; j < n8; j += 8) {
-        const __m512i vi = _mm512_loadu_si512(idx + j);
-        const __m512d xp = _mm512_i64gather_pd(vi, e2, 8);
-        const __m512d yp = _mm512_i64gather_pd(vi, e3, 8);
-        const __m512d zp = _mm512_i64gather_pd(vi, e1, 8);
-        const __m512d sv = _mm512_i64gather_pd(vi, s, 8);
-        const __m512d rho = _mm512_sqrt_pd(_mm512_add_pd(_mm512_mul_pd(xp, xp), _mm512_mul_pd(yp, yp)));
-        const __m512d r = _mm512_sqrt_pd(sv);
-        // ct = clamp(z' / r); the scalar ternaries keep NaN, so do these (masked moves).
-        __m512d ct = _mm512_div_pd(zp, r);
-        ct = _mm512_mask_mov_pd(ct, _mm512_cmp_pd_mask(ct, one, _CMP_GT_OQ), one);
-        ct = _mm512_mask_mov_pd(ct, _mm512_cmp_pd_mask(ct, mone, _CMP_LT_OQ), mone);
-        // u = x' >= 0 ? y'^2 / (rho + x') : rho - x'
-        const __mmask8 xpos = _mm512_cmp_pd_mask(xp, zero, _CMP_GE_OQ);
-        const __m512d u = _mm512_mask_blend_pd(xpos, _mm512_sub_pd(rho, xp),
-                                               _mm512_div_pd(_mm512_mul_pd(yp, yp), _mm512_add_pd(rho, xp)));
-        const __mmask8 ypos = _mm512_cmp_pd_mask(yp, zero, _CMP_GE_OQ);
-        const __m512d sg = _mm512_mask_blend_pd(ypos, one, mone);
-        __m512d cp = _mm512_mul_pd(sg, _mm512_sqrt_pd(_mm512_div_pd(u, _mm512_mul_pd(_mm512_set1_pd(2.0), rho))));
-        cp = _mm512_mask_mov_pd(cp, _mm512_cmp_pd_mask(cp, one, _CMP_GT_OQ), one);
-        cp = _mm512_mask_mov_pd(cp, _mm512_cmp_pd_mask(cp, mone, _CMP_LT_OQ), mone);
-        __mmask8 degenerate = ~_mm512_cmp_pd_mask(rho, zero, _CMP_GT_OQ);
-        if (acme) degenerate |= _mm512_cmp_pd_mask(xp, zero, _CMP_EQ_OQ);
-        cp = _mm512_mask_mov_pd(cp, degenerate, zero);
-        const __m512i bi = approx_angle_bin8(cp, bin_width, inv_bw, top);
-        const __m512i bj = approx_angle_bin8(ct, bin_width, inv_bw, top);
-        const __mmask8 bad = degenerate | _mm512_cmplt_epi64_mask(bi, _mm512_setzero_si512()) |
-                             _mm512_cmplt_epi64_mask(bj, _mm512_setzero_si512());
-        const __m512i bin = _mm512_add_epi64(_mm512_mullo_epi64(bi, _mm512_set1_epi64(nb)), bj);
-        _mm512_storeu_si512(bins + j, _mm512_mask_blend_epi64(bad, bin, _mm512_set1_epi64(-1)));
+    const std::int64_t n16 = n & ~std::int64_t(15);
+    const float bw = static_cast<float>(bin_width), inv_bw = static_cast<float>(1.0 / bin_width);
+    const __m512 one = _mm512_set1_ps(1.0f), mone = _mm512_set1_ps(-1.0f), zero = _mm512_setzero_ps();
+    for (std::int64_t j = 0; j < n16; j += 16) {
+        __m256 x0, y0, z0, x1, y1, z1;
+        __mmask8 nr0, xz0, nr1, xz1;
+        gather_unit8(e1, e2, e3, s, idx, j, x0, y0, z0, nr0, xz0);
+        gather_unit8(e1, e2, e3, s, idx, j + 8, x1, y1, z1, nr1, xz1);
+        const __m512 xp = _mm512_insertf32x8(_mm512_castps256_ps512(x0), x1, 1);
+        const __m512 yp = _mm512_insertf32x8(_mm512_castps256_ps512(y0), y1, 1);
+        const __m512 zp = _mm512_insertf32x8(_mm512_castps256_ps512(z0), z1, 1);
+        const __mmask16 no_rho = static_cast<__mmask16>(nr0 | (static_cast<unsigned>(nr1) << 8));
+        const __mmask16 x_zero = static_cast<__mmask16>(xz0 | (static_cast<unsigned>(xz1) << 8));
+        const __m512 rho2 = _mm512_add_ps(_mm512_mul_ps(xp, xp), _mm512_mul_ps(yp, yp));
+        const __m512 rho = _mm512_sqrt_ps(rho2);
+        const __m512 r = _mm512_sqrt_ps(_mm512_add_ps(rho2, _mm512_mul_ps(zp, zp)));
+        __m512 ct = _mm512_div_ps(zp, r);
+        ct = _mm512_min_ps(_mm512_max_ps(ct, mone), one);
+        // cp = -sgn(y') sqrt(u / (2 rho)), u = x' >= 0 ? y'^2 / (rho + x') : rho - x'
+        const __mmask16 xpos = _mm512_cmp_ps_mask(xp, zero, _CMP_GE_OQ);
+        const __m512 u = _mm512_mask_blend_ps(xpos, _mm512_sub_ps(rho, xp),
+                                              _mm512_div_ps(_mm512_mul_ps(yp, yp), _mm512_add_ps(rho, xp)));
+        const __mmask16 ypos = _mm512_cmp_ps_mask(yp, zero, _CMP_GE_OQ);
+        __m512 cp = _mm512_sqrt_ps(_mm512_div_ps(u, _mm512_add_ps(rho, rho)));
+        cp = _mm512_mask_sub_ps(cp, ypos, zero, cp);
+        cp = _mm512_min_ps(_mm512_max_ps(cp, mone), one);
+        // rho tiny next to r (|cos theta| ~ 1, phi ill-conditioned in float32), rho = 0, or
+        // the acme preset's x' = 0 branch: the exact path.
+        __mmask16 doubt = no_rho | _mm512_cmp_ps_mask(rho, _mm512_set1_ps(1e-3f), _CMP_LT_OQ);
+        if (acme) doubt |= x_zero;
+        cp = _mm512_mask_mov_ps(cp, doubt, zero);
+        const __m512i bi = approx_angle_bin16(cp, bw, inv_bw, static_cast<int>(top));
+        const __m512i bj = approx_angle_bin16(ct, bw, inv_bw, static_cast<int>(top));
+        const __mmask16 bad = doubt | _mm512_cmplt_epi32_mask(bi, _mm512_setzero_si512()) |
+                              _mm512_cmplt_epi32_mask(bj, _mm512_setzero_si512());
+        const __m512i bin = _mm512_mask_blend_epi32(
+            bad, _mm512_add_epi32(_mm512_mullo_epi32(bi, _mm512_set1_epi32(static_cast<int>(nb))), bj),
+            _mm512_set1_epi32(-1));
+        _mm512_storeu_si512(bins + j, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(bin)));
+        _mm512_storeu_si512(bins + j + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(bin, 1)));
     }
-    return n8;
+    return n16;
 }
 
 // The k-th and (k+1)-th smallest of v[0 .. m) (0 <= k < m; b = a when
