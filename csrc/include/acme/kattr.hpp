@@ -451,6 +451,31 @@ inline u64 radius_key(double r) {
     return bits >> kRadiusKeyShift;  // r >= 0: the bit pattern is monotone in r
 }
 
+// A 16-bit radix key for radii r >= the radius whose bit pattern is `base`:
+// (bits(r) - base) >> shift. Chosen to spread the candidates of a pass over
+// the 2^16 buckets, so that the bucket holding the cutoff holds few of them.
+struct RadiusKey {
+    u64 base = 0;
+    int shift = kRadiusKeyShift;
+    u64 operator()(double r) const {
+        u64 bits;
+        std::memcpy(&bits, &r, sizeof bits);
+        return (bits - base) >> shift;
+    }
+    // The key for radii in [lo, hi) (hi may be +inf).
+    static RadiusKey spanning(double lo, double hi) {
+        RadiusKey k;
+        std::memcpy(&k.base, &lo, sizeof lo);
+        u64 top;
+        std::memcpy(&top, &hi, sizeof hi);
+        const u64 span = top > k.base ? top - k.base : 0;
+        int bits = 0;
+        while (bits < 64 && (span >> bits) != 0) ++bits;
+        k.shift = std::max(0, bits - 16);
+        return k;
+    }
+};
+
 // The smallest r >= 0 whose top bits (bits >> shift) are >= key: for r >= 0
 // the bit pattern is monotone in r, so key(r) >= key  <=>  r >= key_floor(key).
 inline double key_floor(u64 key, int shift) {
@@ -489,11 +514,12 @@ inline void split_at_bucket(SeqPoints& sp, const KattrConfig& cfg, int shift, u6
 // histogram of the radii finds the bucket that holds the m-th largest,
 // nth_element finishes inside that bucket, and per-thread exact histograms
 // take the kept points. Each thread works on its own list (no concatenation).
-// `tkeys`: the lists' radius_key histograms if the caller counted them while
-// filling the lists (else empty: counted here).
+// `key`: the radix key of the candidates' radii; `tkeys`: the lists' key
+// histograms if the caller counted them while filling the lists (else empty:
+// counted here).
 inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64 m, const KattrConfig& cfg,
                            int nt, FixedSum* hist, i64& n_points, double& cutoff_out, InputError& err,
-                           std::vector<std::vector<i64>> tkeys = {}) {
+                           const RadiusKey& key, std::vector<std::vector<i64>> tkeys = {}) {
     constexpr size_t kKeys = size_t(1) << 16;
     const int nl = static_cast<int>(lists.size());
     if (tkeys.size() != lists.size()) {
@@ -502,7 +528,7 @@ inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64
         for (int t = 0; t < nl; ++t) {
             std::vector<i64>& keys = tkeys[t];
             keys.assign(kKeys, 0);
-            for (const RadiusBin& c : lists[t]) ++keys[radius_key(c.r)];
+            for (const RadiusBin& c : lists[t]) ++keys[key(c.r)];
         }
     }
     std::vector<i64> keys(kKeys, 0);
@@ -521,7 +547,7 @@ inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
     for (int t = 0; t < nl; ++t)
         for (const RadiusBin& c : lists[t])
-            if (radius_key(c.r) == B) tinb[t].push_back(c.r);
+            if (key(c.r) == B) tinb[t].push_back(c.r);
     std::vector<double> inb;
     inb.reserve(static_cast<size_t>(keys[B]));
     for (const auto& v : tinb) inb.insert(inb.end(), v.begin(), v.end());
@@ -587,7 +613,9 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
         a, N, L, cfg, nt, err, [&](int tid) { th[tid].reset(nb2); },
         [&](int tid, i64 i, SeqPoints& sp) { split_at_bucket(sp, cfg, kRadiusKeyShift, B, i, th[tid], tcand[tid]); });
     merge_thread_hists(th, hist, nb2, n_points, err);
-    add_above_rank(tcand, m - above, cfg, nt, hist, n_points, cutoff_out, err);  // 1 <= m - above <= size
+    // Every candidate lies in bucket B: 16 more bits of radix inside it.
+    const RadiusKey inside{B << kRadiusKeyShift, kRadiusKeyShift - 16};
+    add_above_rank(tcand, m - above, cfg, nt, hist, n_points, cutoff_out, err, inside);  // 1 <= m - above <= size
 }
 
 // Global scope, exact, usually in one pass. A sample of sequences (every
@@ -616,33 +644,51 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     }
     const int nt = resolve_threads(n_threads);
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
-    // 1. The bounds, from every stride-th sequence (input errors are reported by the pass below).
+    // 1. The bounds, from every stride-th sequence (input errors are reported by
+    // the pass below): a radix histogram of the sampled radii (top 16 bits, per
+    // thread). b is the lower edge of the bucket holding the sample's ks-th
+    // largest radius, b_hi the upper edge of the one holding its ks_hi-th: the
+    // bucket edges only widen the band between them.
     const i64 stride = std::max<i64>(1, N / 64);
     const i64 n_sample = (N + stride - 1) / stride;
-    std::vector<double> sample(static_cast<size_t>(n_sample * P), 0.0);
+    constexpr size_t kKeys = size_t(1) << 16;
+    std::vector<std::vector<i64>> skeys(nt);
     InputError sample_err;  // reported by the full pass below
     for_each_sequence<TA, NCL>(
-        a, N, L, cfg, nt, sample_err, [](int) {},
-        [&](int, i64 i, SeqPoints& sp) {
-            for (i64 p = 0; p < P; ++p) sample[(i / stride) * P + p] = std::sqrt(sp.s[p]) * sp.scale;
+        a, N, L, cfg, nt, sample_err, [&](int tid) { skeys[tid].assign(kKeys, 0); },
+        [&](int tid, i64, SeqPoints& sp) {
+            i64* k = skeys[tid].data();
+            for (i64 p = 0; p < P; ++p) ++k[radius_key(std::sqrt(sp.s[p]) * sp.scale)];
         },
         stride);
-    const double ns = static_cast<double>(sample.size());
-    const i64 ks = std::min<i64>(static_cast<i64>(sample.size()), static_cast<i64>(frac * ns) + 1);
+    for (int tt = 1; tt < nt; ++tt)
+        for (size_t j = 0; j < kKeys; ++j) skeys[0][j] += skeys[tt][j];
+    const double ns = static_cast<double>(n_sample * P);
+    const i64 ks = std::min<i64>(n_sample * P, static_cast<i64>(frac * ns) + 1);
     const i64 ks_hi = std::min<i64>(ks - 1, static_cast<i64>(0.6 * frac_m * ns));
-    std::nth_element(sample.begin(), sample.begin() + (ks - 1), sample.end(), std::greater<double>());
-    const double b = sample[static_cast<size_t>(ks - 1)];
-    double b_hi = std::numeric_limits<double>::infinity();
-    if (ks_hi >= 1) {  // among the ks - 1 values above b
-        std::nth_element(sample.begin(), sample.begin() + (ks_hi - 1), sample.begin() + (ks - 1),
-                         std::greater<double>());
-        b_hi = sample[static_cast<size_t>(ks_hi - 1)];
+    double b = 0.0, b_hi = std::numeric_limits<double>::infinity();
+    {
+        const std::vector<i64>& k = skeys[0];
+        i64 above = 0;
+        bool hi_found = ks_hi < 1;  // no upper bound: nothing goes straight in
+        for (size_t j = kKeys; j-- > 0;) {
+            above += k[j];
+            if (!hi_found && above >= ks_hi) {
+                hi_found = true;
+                if (j + 1 < kKeys) b_hi = key_floor(j + 1, kRadiusKeyShift);
+            }
+            if (above >= ks) {
+                b = key_floor(j, kRadiusKeyShift);
+                break;
+            }
+        }
     }
-    std::vector<double>().swap(sample);
+    std::vector<std::vector<i64>>().swap(skeys);
     // 2. One pass: every point with r >= b binned; r >= b_hi added, the rest kept.
     std::vector<KattrThreadHist> th(nt);
     std::vector<std::vector<RadiusBin>> tcand(nt);
-    std::vector<std::vector<i64>> tkeys(nt);  // radius_key histogram of each list, for add_above_rank
+    std::vector<std::vector<i64>> tkeys(nt);  // key histogram of each list, for add_above_rank
+    const RadiusKey key = RadiusKey::spanning(b, b_hi);  // candidates lie in [b, b_hi)
     const size_t expect = static_cast<size_t>(1.2 * frac * static_cast<double>(total) / nt) + 1024;
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, err,
@@ -665,7 +711,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
                     me.add(cfg, sp.bins[j], r, i, sp.idx[j]);
                 } else {
                     c[nc++] = {r, sp.bins[j]};
-                    ++keys[radius_key(r)];
+                    ++keys[key(r)];
                 }
             }
             c.resize(nc);
@@ -681,7 +727,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
         return;
     }
     merge_thread_hists(th, hist, nb2, n_points, err);
-    add_above_rank(tcand, m - direct, cfg, nt, hist, n_points, cutoff_out, err, std::move(tkeys));
+    add_above_rank(tcand, m - direct, cfg, nt, hist, n_points, cutoff_out, err, key, std::move(tkeys));
 }
 
 // Every point's radius and bin, for accumulators of the global scope, which
