@@ -222,6 +222,22 @@ struct SeqPoints {
         return m;
     }
 
+    // The radius keys bits(sqrt(s[p]) * scale) >> shift of every point, counted
+    // into keys (idx is the scratch).
+    void count_radius_keys(int shift, i64* keys) {
+        i64 p0 = 0;
+#if ACME_X86_SIMD
+        if (use_avx512()) p0 = simd::radius_keys(s.data(), P, scale, shift, idx.data());
+#endif
+        for (i64 p = p0; p < P; ++p) {
+            const double r = std::sqrt(s[p]) * scale;
+            u64 bits;
+            std::memcpy(&bits, &r, sizeof bits);
+            idx[p] = static_cast<i64>(bits >> shift);
+        }
+        for (i64 p = 0; p < P; ++p) ++keys[idx[p]];
+    }
+
     // Points with radius sqrt(s[p]) * scale >= b into idx[0..n), in order, their
     // radii into rad[0..n); returns n. A cheap test on s (with a margin far above
     // rounding) prefilters; the exact radius test decides.
@@ -583,10 +599,7 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
     std::vector<std::vector<i64>> tkeys(nt);
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, err, [&](int tid) { tkeys[tid].assign(kKeys, 0); },
-        [&](int tid, i64, SeqPoints& sp) {
-            std::vector<i64>& keys = tkeys[tid];
-            for (i64 p = 0; p < P; ++p) ++keys[radius_key(std::sqrt(sp.s[p]) * sp.scale)];
-        });
+        [&](int tid, i64, SeqPoints& sp) { sp.count_radius_keys(kRadiusKeyShift, tkeys[tid].data()); });
     if (!err.ok()) return;
     std::vector<i64> keys(kKeys, 0);
     for (int t = 0; t < nt; ++t)
@@ -656,11 +669,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     InputError sample_err;  // reported by the full pass below
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, sample_err, [&](int tid) { skeys[tid].assign(kKeys, 0); },
-        [&](int tid, i64, SeqPoints& sp) {
-            i64* k = skeys[tid].data();
-            for (i64 p = 0; p < P; ++p) ++k[radius_key(std::sqrt(sp.s[p]) * sp.scale)];
-        },
-        stride);
+        [&](int tid, i64, SeqPoints& sp) { sp.count_radius_keys(kRadiusKeyShift, skeys[tid].data()); }, stride);
     for (int tt = 1; tt < nt; ++tt)
         for (size_t j = 0; j < kKeys; ++j) skeys[0][j] += skeys[tt][j];
     const double ns = static_cast<double>(n_sample * P);
@@ -774,7 +783,6 @@ template <class TA, bool NCL>
 void kattr_stream_keys(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, i64* keys,
                        InputError& err) {
     const int nt = resolve_threads(n_threads);
-    const i64 P = kattr_points_per_seq(cfg, L);
     // Thread 0 counts straight into `keys`; only the other threads need private
     // tables (8 MB each), merged afterwards (integer adds: order does not matter).
     std::vector<std::vector<i64>> tkeys(nt);
@@ -787,10 +795,7 @@ void kattr_stream_keys(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_
                 dst[tid] = tkeys[tid].data();
             }
         },
-        [&](int tid, i64, SeqPoints& sp) {
-            i64* k = dst[tid];
-            for (i64 p = 0; p < P; ++p) ++k[stream_key(std::sqrt(sp.s[p]) * sp.scale)];
-        });
+        [&](int tid, i64, SeqPoints& sp) { sp.count_radius_keys(64 - kStreamKeyBits, dst[tid]); });
     for (int t = 1; t < nt; ++t)
         if (!tkeys[t].empty())
             for (size_t j = 0; j < kStreamKeys; ++j) keys[j] += tkeys[t][j];

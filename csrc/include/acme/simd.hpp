@@ -307,6 +307,20 @@ ACME_AVX512 inline std::int64_t indices_above(const double* s, std::int64_t n, d
     return n8;
 }
 
+// keys[p] = bits(sqrt(s[p]) * scale) >> shift for p < n rounded down to 8 (radii
+// are >= 0, so the bit patterns are monotone in them). Returns n8.
+ACME_AVX512 inline std::int64_t radius_keys(const double* s, std::int64_t n, double scale, int shift,
+                                            std::int64_t* keys) {
+    const std::int64_t n8 = n & ~std::int64_t(7);
+    const __m512d vs = _mm512_set1_pd(scale);
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    for (std::int64_t p = 0; p < n8; p += 8) {
+        const __m512d r = _mm512_mul_pd(_mm512_sqrt_pd(_mm512_loadu_pd(s + p)), vs);
+        _mm512_storeu_si512(keys + p, _mm512_srl_epi64(_mm512_castpd_si512(r), sh));
+    }
+    return n8;
+}
+
 // SeqPoints::keep_radius for j < n rounded down to 8: r = sqrt(s[idx[j]]) * scale,
 // kept (idx and r compacted to m, in order) when r > t (strict) or r >= t.
 // Compacting in place is safe: m <= j, and the block is read before the store.
