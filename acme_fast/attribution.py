@@ -42,6 +42,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._deps import need
 from ._validate import _as_3d, _shape_str, check_int, check_layout, check_real, first_bad
 
 __all__ = [
@@ -72,13 +73,7 @@ _MAX_FUNCTIONS_PER_MODEL = 16
 
 def _tf():
     """Import TensorFlow and Keras, or raise an ImportError that says how to install them."""
-    try:
-        import tensorflow as tf
-    except ImportError as exc:
-        raise ImportError(
-            'acme_fast.attribution needs TensorFlow: pip install "acme_fast[tf]" '
-            f"(importing tensorflow failed: {exc})"
-        ) from exc
+    tf = need("tensorflow", "acme_fast.attribution", "tf")
     try:
         import keras
     except ImportError:  # very old TensorFlow without a standalone keras package

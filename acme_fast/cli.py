@@ -17,11 +17,20 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ._deps import need
 from ._files import atomic_output, check_new_file
 
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+def _cli_need(module: str, purpose: str, extra: str) -> Any:
+    """need(), with the missing-package error as a CLI error (one line, exit 2)."""
+    try:
+        return need(module, purpose, extra)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -385,10 +394,7 @@ def _attribute(args: argparse.Namespace) -> int:
     try:
         h5 = dset = arr = None
         if kind in (".h5", ".hdf5"):
-            try:
-                import h5py
-            except ImportError:
-                raise CLIError("-o: writing .h5 needs h5py: pip install h5py") from None
+            h5py = _cli_need("h5py", "-o: writing .h5", "io")
             h5 = h5py.File(tmp, "w")
             dset = h5.create_dataset(name, shape=x.shape, dtype="float32",
                                      chunks=(min(args.batch_size, x.shape[0]),) + x.shape[1:])
@@ -626,10 +632,7 @@ def _synth(args: argparse.Namespace) -> int:
     _check_pos("--n", args.n, 2)
     _check_pos("--length", args.length)
     _check_pos("--seed", args.seed, 0)
-    try:
-        import h5py  # noqa: F401
-    except ImportError:
-        raise CLIError("-o: writing .h5 needs h5py: pip install h5py") from None
+    _cli_need("h5py", "-o: writing .h5", "io")
     from acme_fast.synthetic import make_dataset
 
     data = make_dataset(n=args.n, length=args.length, seed=args.seed, jaspar_release=args.jaspar_release,

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ._deps import need
 from ._validate import check_int, check_layout, check_preset
 from .kattr import KattrAccumulator
 from .kmer import KmerAccumulator
@@ -34,7 +35,6 @@ from .stream import check_metrics, score_row, split_metric_kwargs
 
 __all__ = ["score_array", "score_files"]
 
-_INSTALL = 'pip install "acme_fast[dask]"'
 _METRICS = ("kmer", "kattr")
 _ACCUMULATORS = {"kmer": KmerAccumulator, "kattr": KattrAccumulator}
 
@@ -43,23 +43,13 @@ _ACCUMULATORS = {"kmer": KmerAccumulator, "kattr": KattrAccumulator}
 
 
 def _import_dask() -> Any:
-    try:
-        import dask
-        import dask.array  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(f"acme_fast.dask needs Dask, which is not installed: {_INSTALL} "
-                          f"(or pip install \"dask[distributed]\"); import failed with: {exc}") from exc
-    return dask
+    need("dask.array", "acme_fast.dask", "dask")
+    return need("dask", "acme_fast.dask", "dask")
 
 
 def _import_distributed() -> Any:
     _import_dask()
-    try:
-        import distributed
-    except ImportError as exc:
-        raise ImportError(f"connecting to a scheduler needs dask.distributed, which is not installed: "
-                          f"{_INSTALL}; import failed with: {exc}") from exc
-    return distributed
+    return need("distributed", "connecting to a scheduler", "dask")
 
 
 # ----------------------------------------------------------------------------- parameters

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ._deps import need
 from ._validate import check_int, check_layout
 
 __all__ = [
@@ -70,16 +71,8 @@ def _shape_str(shape: tuple) -> str:
 
 
 def _need(module: str) -> Any:
-    """Import an optional dependency or say which extra provides it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(
-            f"reading this file needs the '{module}' package, which is not installed ({exc}); "
-            f"install it with: pip install '{module}' (or pip install 'acme_fast[io]')"
-        ) from None
+    """Import an optional reader dependency (extra ``[io]``)."""
+    return need(module, "reading this file", "io")
 
 
 def _list_datasets(items: list[tuple[str, tuple, Any]]) -> str:

@@ -27,6 +27,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f'acme_fast.plot needs matplotlib ({exc}); install it with: pip install "acme_fast[plot]"'
     ) from exc
 
+from ._deps import need
 from ._files import atomic_output, check_new_file
 from ._validate import check_int, check_layout
 from .kmer import kmer_names
@@ -265,13 +266,7 @@ def _logo(mat: np.ndarray, ax: Any, start: int) -> None:
 
 
 def _need_logomaker() -> Any:
-    try:
-        import logomaker
-    except ImportError as exc:
-        raise ImportError(
-            f'plot_attribution_logo needs logomaker ({exc}); install it with: pip install "acme_fast[plot]"'
-        ) from exc
-    return logomaker
+    return need("logomaker", "plot_attribution_logo", "plot")
 
 
 def plot_attribution_logo(

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ._deps import need
 from ._files import atomic_output, check_new_file
 
 __all__ = [
@@ -74,13 +75,7 @@ _STRAND_CHARS = ("+", "-")
 
 def _need_pyjaspar() -> Path:
     """The folder of the JASPAR SQLite files shipped in pyjaspar, or a clear ImportError."""
-    try:
-        import pyjaspar
-    except ImportError as exc:
-        raise ImportError(
-            f"the synthetic benchmark needs the JASPAR databases of the 'pyjaspar' package, which is not "
-            f"installed ({exc}); install it with: pip install 'pyjaspar>=4' (or pip install 'acme_fast[synth]')"
-        ) from None
+    pyjaspar = need("pyjaspar", "the synthetic benchmark (JASPAR databases)", "synth")
     return Path(pyjaspar.__file__).resolve().parent / "data"
 
 
@@ -480,12 +475,7 @@ def _check_split(split: str) -> None:
 
 
 def _need_h5py() -> Any:
-    try:
-        import h5py
-    except ImportError as exc:
-        raise ImportError(f"saving/loading the synthetic dataset needs h5py ({exc}); install it with: "
-                          f"pip install h5py (or pip install 'acme_fast[io]')") from None
-    return h5py
+    return need("h5py", "saving/loading the synthetic dataset", "io")
 
 
 # ---------------------------------------------------------------- generation ----------------
