@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,3 +101,30 @@ class GroundTruthResult(_ToDict):
     mean_auroc: float
     mean_auprc: float
     mean_snr: float
+
+
+class _Sources:
+    """Which data an accumulator holds, so that merging the same data twice is refused.
+
+    An accumulator gets an identity when it is first fed; a merge adds the other's identities.
+    Merging an accumulator into itself, or one whose data is already in (the same accumulator
+    twice, or a copy of one merged before), would count those sequences twice.
+    """
+
+    def __init__(self) -> None:
+        self.own: int | None = None
+        self.ids: frozenset[int] = frozenset()
+
+    def fed(self) -> None:
+        if self.own is None:
+            self.own = uuid.uuid4().int
+            self.ids = self.ids | {self.own}
+
+    def check_disjoint(self, other: _Sources) -> None:
+        if other is self or (self.ids & other.ids):
+            raise ValueError("other: holds data that this accumulator already holds (it is this accumulator, a "
+                             "copy of it, or was merged into it before); merging would count those sequences twice. "
+                             "Merge accumulators fed with different data, each once")
+
+    def add(self, other: _Sources) -> None:
+        self.ids = self.ids | other.ids

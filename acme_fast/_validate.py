@@ -10,6 +10,7 @@ and :func:`raise_kernel_error` turns it into the same kind of message.
 from __future__ import annotations
 
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -37,12 +38,24 @@ def check_preset(preset: Any) -> bool:
 
 
 def check_threads(n_threads: int | None) -> int:
-    """None means all cores (0 for the kernels)."""
+    """None means all cores (0 for the kernels); at most :func:`acme_fast._limits.thread_limit`."""
     if n_threads is None:
         return 0
-    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) or n_threads < 1:
-        raise ValueError(f"n_threads: expected None or an integer >= 1, got {n_threads!r}")
+    from ._limits import thread_limit
+
+    hi = thread_limit()
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(f"n_threads: expected None or an integer in 1..{hi}, got {type(n_threads).__name__} "
+                        f"{n_threads!r}")
+    if not 1 <= n_threads <= hi:
+        raise ValueError(f"n_threads: expected None or an integer in 1..{hi} (at most 4 per core, at least 64; "
+                         f"this machine has {os.cpu_count()} cores), got {n_threads!r}")
     return int(n_threads)
+
+
+def effective_threads(n_threads: int) -> int:
+    """The threads a kernel call with ``n_threads`` (0: all cores) starts at most."""
+    return int(_core.max_threads(n_threads))
 
 
 def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
@@ -86,7 +99,11 @@ def _shape_str(a: np.ndarray) -> str:
 def _as_3d(arr: Any, name: str, ncl: bool) -> np.ndarray:
     if arr is None:
         raise TypeError(f"{name}: expected an array, got None")
-    a = np.asarray(arr)
+    try:
+        a = np.asarray(arr)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name}: expected a regular 3-D array {'(N, 4, L)' if ncl else '(N, L, 4)'}, got nested "
+                         f"sequences of unequal lengths ({exc})") from None
     if a.dtype.byteorder not in ("=", "|") and a.dtype.kind in "biuf":
         a = a.astype(a.dtype.newbyteorder("="))  # e.g. big-endian data read from HDF5
     if a.dtype == object:

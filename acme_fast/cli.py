@@ -18,7 +18,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ._deps import need
-from ._files import atomic_output, check_new_file
+from ._files import atomic_output, check_new_file, publish
 
 
 class CLIError(Exception):
@@ -101,6 +101,13 @@ def _demo_kernels(args: argparse.Namespace) -> int:
     n = 1000 if args.n is None else args.n
     length = 200 if args.length is None else args.length
     k = 4 if args.k is None else args.k
+    _check_pos("--n", n)
+    _check_pos("--length", length, 75)  # three planted motifs, 25 bp each
+    _check_pos("--k", k)
+    if k > min(12, length):
+        raise CLIError(f"--k: expected an integer in 1..{min(12, length)} (at most 12 and the sequence length), "
+                       f"got {k}")
+    _check_threads(args.threads)
     t0 = time.perf_counter()
     data = make_demo_data(n=n, length=length, seed=args.seed)
     sets = {"focused": data.focused, "diffuse": data.diffuse}
@@ -179,10 +186,10 @@ def _score(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     out = _check_output(args.output, args.force)
-    for name, v, lo in (("--k", args.k, 1), ("--window", args.window, 1), ("--batch-size", args.batch_size, 1),
-                        ("--threads", args.threads, 1)):
+    for name, v, lo in (("--k", args.k, 1), ("--window", args.window, 1), ("--batch-size", args.batch_size, 1)):
         if v is not None and v < lo:
             raise CLIError(f"{name}: expected an integer >= {lo}, got {v}")
+    _check_threads(args.threads)
     metrics = ("kmer", "kattr") if args.seqs is not None else ("kattr",)
     kw: dict[str, Any] = {"window": args.window}
     if args.seqs is not None:
@@ -196,17 +203,22 @@ def _score(args: argparse.Namespace) -> int:
         raise CLIError("--ground-truth: needs --seqs (the one-hot sequences the attributions belong to)")
 
     # Check every input before scoring any: a bad last file must not cost the first file's run.
+    amc = args.allow_missing_chunks
+    if amc and args.scheduler is not None:
+        raise CLIError("--allow-missing-chunks: not supported with --scheduler")
     with ExitStack() as stack:
         x_src = None
         if args.seqs is not None:
-            x_src = stack.enter_context(open_source(args.seqs, args.seqs_dataset, args.layout, name="seqs"))
+            x_src = stack.enter_context(open_source(args.seqs, args.seqs_dataset, args.layout, name="seqs",
+                                                    allow_missing_chunks=amc))
             check_onehot_dtype(x_src)
         if args.ground_truth is not None:
-            with open_source(args.ground_truth, args.ground_truth_dataset, args.layout, name="ground truth") as m_src:
+            with open_source(args.ground_truth, args.ground_truth_dataset, args.layout, name="ground truth",
+                             allow_missing_chunks=amc) as m_src:
                 check_pair(x_src, m_src)
         shapes = []
         for path in args.attr:
-            with open_source(path, args.dataset, args.layout, name="attr") as a_src:
+            with open_source(path, args.dataset, args.layout, name="attr", allow_missing_chunks=amc) as a_src:
                 check_attr_dtype(a_src)
                 if x_src is not None:
                     check_pair(x_src, a_src)
@@ -230,7 +242,7 @@ def _score(args: argparse.Namespace) -> int:
             for path, shape in zip(args.attr, shapes):
                 res = score_stream(path, x_src, metrics=metrics, preset=args.preset, batch_size=args.batch_size,
                                    progress=not args.quiet, dataset=args.dataset, layout=args.layout,
-                                   n_threads=args.threads, **kw)
+                                   n_threads=args.threads, allow_missing_chunks=amc, **kw)
                 rows.append(score_row(path, shape, res, preset=args.preset, layout=args.layout, **kw))
         if args.ground_truth is not None:
             from acme_fast.scoring import groundtruth_stream
@@ -239,6 +251,7 @@ def _score(args: argparse.Namespace) -> int:
                 row.update(groundtruth_stream(path, x_src, args.ground_truth, batch_size=args.batch_size,
                                               layout=args.layout, dataset=args.dataset,
                                               x_model_dataset=args.ground_truth_dataset, n_threads=args.threads,
+                                              allow_missing_chunks=amc,
                                               progress=not args.quiet))
     _write_table(rows, out)
     if not args.quiet:
@@ -270,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", metavar="DIR", default=None,
                    help="folder for the table and figures (new or empty; default acme_demo, or the next free "
                         "acme_demo_N)")
-    d.add_argument("--length", type=int, default=None, help="--kernels-only: sequence length (default 200)")
+    d.add_argument("--length", type=int, default=None,
+                   help="--kernels-only: sequence length, at least 75 (three 25-bp motif slots; default 200)")
     d.add_argument("--k", type=int, default=None,
                    help="--kernels-only: k-mer length (default 4: with 1000 sequences, longer k-mers are too sparse)")
     d.add_argument("--seed", type=int, default=0)
@@ -312,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-position base probabilities the sequences were sampled from (synthetic data; same "
                         "shape as --seqs): adds the ground-truth columns gt_auroc, gt_auprc, gt_snr")
     s.add_argument("--ground-truth-dataset", metavar="NAME", help="dataset / member / array of --ground-truth")
+    s.add_argument("--allow-missing-chunks", action="store_true",
+                   help="Zarr stores: read chunks missing from the store as the fill value (default: a missing "
+                        "chunk is an error, since zarr would silently return the fill value)")
     s.set_defaults(func=_score)
     _add_model_commands(sub)
     _add_synth_command(sub)
@@ -359,6 +376,17 @@ def _unlink(p: Path) -> None:
         os.unlink(p)
     except OSError:
         pass
+
+
+def _check_threads(v: int | None, opt: str = "--threads") -> None:
+    """--threads: None (default) or 1..thread_limit(), checked before any work."""
+    if v is None:
+        return
+    from ._limits import thread_limit
+
+    hi = thread_limit()
+    if not 1 <= v <= hi:
+        raise CLIError(f"{opt}: expected an integer in 1..{hi} (at most 4 per core, at least 64), got {v}")
 
 
 def _check_pos(name: str, v: int | None, lo: int = 1) -> None:
@@ -427,7 +455,7 @@ def _attribute(args: argparse.Namespace) -> int:
                 zf.write(tmp, arcname=f"{name}.npy")
             _unlink(tmp)
             tmp, tmp_zip = tmp_zip, None
-        os.replace(tmp, out)
+        publish(tmp, out)
     except BaseException:
         _unlink(tmp)
         if tmp_zip is not None:

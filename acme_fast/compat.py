@@ -31,6 +31,7 @@ from ._validate import (
     check_int,
     check_quantile,
     check_same_shape,
+    first_bad,
     raise_kernel_error,
 )
 from .kmer import kmer_names, kmer_prior
@@ -220,7 +221,12 @@ def compute_kmer_spectra_testset(X: Any, kmer_length: int = 3, dna_dict: dict = 
     if perm != [0, 1, 2, 3]:
         xa = as_onehot(X, False, "X")
         X = np.ascontiguousarray(xa[..., np.argsort(perm)])
-    return kmer_prior(X, k=k, layout="NLC")
+    try:
+        return kmer_prior(X, k=k, layout="NLC")
+    except (ValueError, TypeError) as exc:  # the published parameter is X, not x
+        if str(exc).startswith("x: "):
+            raise type(exc)("X: " + str(exc)[3:]) from None
+        raise
 
 
 def collect_passing_subsequences(attr_map: Any, X: Any, threshold: float = 0.9, kmer_length: int = 3,
@@ -417,6 +423,18 @@ def process_attribution_map(saliency_map_raw: Any, k: int = 3) -> np.ndarray:
     k = check_int("k", k, 1)
     a = as_attr(saliency_map_raw, False, "saliency_map_raw").astype(np.float64)
     L = a.shape[1]
+    bad = ~np.isfinite(a)
+    if bad.any():
+        i, l, _ = first_bad(bad)
+        raise ValueError(f"saliency_map_raw: expected finite values, found {a[i, l][bad[i, l]][0]} at sequence {i}, "
+                         f"position {l}")
+    # Sequences so large or so small that their squares over- or underflow (|a| above ~1e150 or
+    # below ~1e-150, e.g. 1e-310) are scaled by a power of two first: exact, and the normalised
+    # map is the same (it divides by the sequence's total norm).
+    amax = np.abs(a).max(axis=(1, 2))
+    odd = (amax > 0) & ((amax > 2.0**400) | (amax < 2.0**-400))
+    if odd.any():
+        a[odd] = np.ldexp(a[odd], -np.frexp(amax[odd])[1][:, None, None])
     # gauge correction and normalisation, summed in the reference's order
     a -= (((a[..., 0:1] + a[..., 1:2]) + a[..., 2:3]) + a[..., 3:4]) / 4
     sq = np.square(a)
@@ -476,9 +494,11 @@ def spherical_coordinates_process_2_trad(saliency_map_raw_s: Any, X: Any, mask: 
     xshape = np.shape(X)
     if len(xshape) != 3:
         raise ValueError(f"X: expected a 3-D array (N, L, 4), got shape {xshape}")
-    if isinstance(radius_count_cutoff, bool) or not isinstance(radius_count_cutoff, numbers.Real) \
-            or not (radius_count_cutoff >= 0):
-        raise ValueError(f"radius_count_cutoff: expected a number >= 0, got {radius_count_cutoff!r}")
+    if isinstance(radius_count_cutoff, bool) or not isinstance(radius_count_cutoff, numbers.Real):
+        raise TypeError(f"radius_count_cutoff: expected a finite number >= 0, got "
+                        f"{type(radius_count_cutoff).__name__} {radius_count_cutoff!r}")
+    if not (0 <= radius_count_cutoff < np.inf):
+        raise ValueError(f"radius_count_cutoff: expected a finite number >= 0, got {radius_count_cutoff!r}")
     radius_count = int(radius_count_cutoff * np.prod(xshape) / 4)
     N, L = xshape[0], xshape[1]
     size = N * L

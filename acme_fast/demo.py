@@ -62,6 +62,12 @@ def make_demo_data(n: int = 1000, length: int = 200, motifs_per_seq: int = 3, se
     -------
     DemoData
     """
+    from ._validate import check_int
+
+    n = check_int("n", n, 1)
+    motifs_per_seq = check_int("motifs_per_seq", motifs_per_seq, 1)
+    # each motif gets a slot of 25 bp
+    length = check_int("length", length, 25 * motifs_per_seq)
     rng = np.random.default_rng(seed)
     names: list[str] = list(MOTIFS)
     model = np.full((n, length, 4), 0.25)

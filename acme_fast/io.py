@@ -33,6 +33,7 @@ import gzip
 import mmap
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,33 @@ class _MemmapReader(_SliceReader):
                 pass
 
 
+class _ZipStoredReader(_MemmapReader):
+    """A stored (uncompressed) .npz member, memory-mapped; its CRC-32 is checked while the rows
+    are read in order from the first to the last (as scoring reads them): a mismatch raises when
+    the last row is read. Reads out of order stop the check (the bytes are still read)."""
+
+    def __init__(self, arr: np.memmap, data_offset: int, crc_header: int, crc_expected: int, label: str) -> None:
+        super().__init__(arr, data_offset)
+        self._crc: int | None = crc_header
+        self._crc_pos = 0
+        self._crc_expected = crc_expected
+        self._label = label
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        b = super().read(start, stop)
+        if self._crc is not None:
+            if start != self._crc_pos:
+                self._crc = None
+            else:
+                self._crc = zlib.crc32(memoryview(b).cast("B"), self._crc)
+                self._crc_pos = stop
+                if stop == self.arr.shape[0] and self._crc != self._crc_expected:
+                    raise ValueError(
+                        f"{self._label}: damaged: the CRC-32 of its data is {self._crc:08x}, the zip file records "
+                        f"{self._crc_expected:08x}; some bytes changed after it was written")
+        return b
+
+
 class _ZipStreamReader:
     """A compressed .npz member in C order, decompressed sequentially batch by batch."""
 
@@ -200,6 +228,10 @@ class _ZipStreamReader:
                 )
             got += k
         self._pos = stop
+        if stop == self.shape[0]:
+            # zipfile checks the member's CRC-32 at its end: read past the last row to reach it
+            if self._fp.read(1):
+                raise ValueError(f"{self.label}: damaged: the member holds more bytes than its header declares")
         return out
 
     def close(self) -> None:
@@ -214,6 +246,12 @@ def _read_header(fp: Any, version: tuple) -> tuple:
     if version == (1, 0):
         return np.lib.format.read_array_header_1_0(fp)
     return np.lib.format.read_array_header_2_0(fp)  # 2.0 and 3.0 (utf-8) read the same for numeric dtypes
+
+
+def _why(exc: BaseException) -> str:
+    """One line: the exception's type and its first line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _check_numeric(label: str, dtype: np.dtype) -> None:
@@ -231,14 +269,19 @@ def _open_npy(path: Path, label: str) -> tuple[Any, str | None]:
             version = np.lib.format.read_magic(f)
             shape, fortran, dtype = _read_header(f, version)
             offset = f.tell()
-    except (ValueError, EOFError, OSError, SyntaxError) as exc:
-        raise ValueError(f"{label}: not a readable .npy file ({exc})") from None
+    except Exception as exc:  # noqa: BLE001  (a damaged header raises ValueError, SyntaxError, TokenError, ...)
+        raise ValueError(f"{label}: not a readable .npy file, its header is damaged ({_why(exc)})") from None
     _check_numeric(label, dtype)
     expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if size < expected:
         raise ValueError(
             f"{label}: truncated .npy file: its header says shape {_shape_str(shape)} {dtype} "
             f"({expected} bytes with the header) but the file has {size} bytes; was it still being written?"
+        )
+    if size > expected:
+        raise ValueError(
+            f"{label}: damaged .npy file: its header says shape {_shape_str(shape)} {dtype} ({expected} bytes with "
+            f"the header) but the file has {size} bytes; the header does not describe the data"
         )
     if int(np.prod(shape)) == 0:
         return _SliceReader(np.empty(shape, dtype)), None
@@ -264,8 +307,9 @@ def _zip_member_offset(path: Path, info: zipfile.ZipInfo) -> int:
 def _open_npz(path: Path, dataset: str | None, label: str) -> tuple[Any, str]:
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise ValueError(f"{label}: not a readable .npz (zip) file ({exc}); is it truncated?") from None
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{label}: not a readable .npz (zip) file ({_why(exc)}); is it truncated or "
+                         "damaged?") from None
     with zf:
         members = {}
         items = []
@@ -278,8 +322,9 @@ def _open_npz(path: Path, dataset: str | None, label: str) -> tuple[Any, str]:
                     version = np.lib.format.read_magic(fp)
                     shape, fortran, dtype = _read_header(fp, version)
                     hdr = fp.tell()
-            except (ValueError, EOFError, OSError, SyntaxError, zipfile.BadZipFile) as exc:
-                raise ValueError(f"{label}: member '{key}' is not a readable .npy array ({exc})") from None
+            except Exception as exc:  # noqa: BLE001  (damaged headers raise many types; zlib.error too)
+                raise ValueError(f"{label}: member '{key}' is not a readable .npy array, it is damaged "
+                                 f"({_why(exc)})") from None
             members[key] = (info, shape, fortran, dtype, hdr)
             items.append((key, shape, dtype if dtype.fields is None else np.dtype("V")))
         key = _pick_dataset(label, dataset, items, "member")
@@ -298,7 +343,12 @@ def _open_npz(path: Path, dataset: str | None, label: str) -> tuple[Any, str]:
         if int(np.prod(shape)) == 0:
             return _SliceReader(np.empty(shape, dtype)), key
         arr = np.memmap(path, dtype=dtype, mode="r", offset=data_off, shape=shape, order="F" if fortran else "C")
-        return _MemmapReader(arr, data_off), key
+        if fortran:  # the rows are not stored in order: no CRC check while streaming
+            return _MemmapReader(arr, data_off), key
+        with open(path, "rb") as f:  # the member's CRC-32 covers its .npy header too
+            f.seek(data_off - hdr)
+            head = f.read(hdr)
+        return _ZipStoredReader(arr, data_off, zlib.crc32(head), info.CRC, label_k), key
     if fortran:  # rare: a compressed Fortran-order member cannot be streamed by rows; load it
         with np.load(path, allow_pickle=False) as z:
             return _SliceReader(z[key]), key
@@ -309,8 +359,8 @@ def _open_hdf5(path: Path, dataset: str | None, label: str) -> tuple[Any, str, A
     h5py = _need("h5py")
     try:
         f = h5py.File(path, "r")
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{label}: not a readable HDF5 file ({exc})") from None
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{label}: not a readable HDF5 file ({_why(exc)}); is it truncated or damaged?") from None
     try:
         items: list[tuple[str, tuple, Any]] = []
 
@@ -318,10 +368,17 @@ def _open_hdf5(path: Path, dataset: str | None, label: str) -> tuple[Any, str, A
             if isinstance(obj, h5py.Dataset):
                 items.append((name, obj.shape if obj.shape is not None else (), obj.dtype))
 
-        f.visititems(visit)
+        try:
+            f.visititems(visit)
+        except Exception as exc:  # noqa: BLE001  (damaged object headers: RuntimeError, OSError, KeyError)
+            raise ValueError(f"{label}: damaged HDF5 file: its objects cannot be listed ({_why(exc)})") from None
         key = _pick_dataset(label, dataset, items, "dataset")
-        ds = f[key]
-        _check_numeric(f"{label} dataset '{key}'", ds.dtype)
+        try:
+            ds = f[key]
+            dtype = ds.dtype
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(f"{label}: damaged HDF5 file: dataset '{key}' cannot be opened ({_why(exc)})") from None
+        _check_numeric(f"{label} dataset '{key}'", dtype)
     except BaseException:
         f.close()
         raise
@@ -334,7 +391,24 @@ def _is_zarr_dir(path: Path) -> bool:
     )
 
 
-def _open_zarr(path: Path, dataset: str | None, label: str) -> tuple[Any, str | None]:
+def _check_zarr_chunks(arr: Any, label: str, allow_missing: bool) -> None:
+    """A chunk missing from the store would read as the fill value, silently: refuse it unless asked."""
+    if allow_missing:
+        return
+    try:
+        total, present = int(arr.nchunks), int(arr.nchunks_initialized)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{label}: damaged Zarr store: its chunks cannot be listed ({_why(exc)})") from None
+    if present < total:
+        fill = getattr(arr, "fill_value", None)
+        raise ValueError(
+            f"{label}: {total - present} of its {total} chunks are missing from the Zarr store; zarr would read them "
+            f"as the fill value ({fill}) without a word. The store is incomplete or damaged; if missing chunks are "
+            "meant as fill values, pass allow_missing_chunks=True (--allow-missing-chunks)"
+        )
+
+
+def _open_zarr(path: Path, dataset: str | None, label: str, allow_missing: bool = False) -> tuple[Any, str | None]:
     zarr = _need("zarr")
     try:
         node = zarr.open(str(path), mode="r")
@@ -345,6 +419,7 @@ def _open_zarr(path: Path, dataset: str | None, label: str) -> tuple[Any, str | 
             raise ValueError(f"{label}: expected a Zarr group holding '{dataset}', got a single array "
                              f"{_shape_str(node.shape)}; omit dataset (--dataset)")
         _check_numeric(label, np.dtype(node.dtype))
+        _check_zarr_chunks(node, label, allow_missing)
         return _SliceReader(node), None
 
     items: list[tuple[str, tuple, Any]] = []
@@ -360,8 +435,12 @@ def _open_zarr(path: Path, dataset: str | None, label: str) -> tuple[Any, str | 
     except Exception as exc:
         raise ValueError(f"{label}: could not list the Zarr group ({type(exc).__name__}: {exc})") from None
     key = _pick_dataset(label, dataset, items, "array")
-    arr = node[key]
+    try:
+        arr = node[key]
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{label}: damaged Zarr store: array '{key}' cannot be opened ({_why(exc)})") from None
     _check_numeric(f"{label} array '{key}'", np.dtype(arr.dtype))
+    _check_zarr_chunks(arr, f"{label} array '{key}'", allow_missing)
     return _SliceReader(arr), key
 
 
@@ -396,10 +475,11 @@ _LUT[ord("N")] = _LUT[ord("n")] = 4
 _EYE = np.eye(5, 4, dtype=np.uint8)  # code 4 (N) -> all-zero row
 
 
-def open_in(stack: Any, source: Any, dataset: str | None, layout: str, name: str) -> ArraySource:
+def open_in(stack: Any, source: Any, dataset: str | None, layout: str, name: str, *,
+            allow_missing_chunks: bool = False) -> ArraySource:
     """:func:`open_source`, with the source closed when ``stack`` (a contextlib.ExitStack)
     closes if it was opened here (a source passed in stays open)."""
-    src = open_source(source, dataset, layout, name=name)
+    src = open_source(source, dataset, layout, name=name, allow_missing_chunks=allow_missing_chunks)
     if src is not source:
         stack.callback(src.close)
     return src
@@ -430,8 +510,8 @@ def read_fasta(path: str | os.PathLike, *, layout: str = "NLC", name: str = "seq
         opener = gzip.open if p.name.lower().endswith(".gz") else open
         with opener(p, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{label}: could not read the file ({exc})") from None
+    except (OSError, EOFError, zlib.error) as exc:  # gzip: BadGzipFile (OSError), truncation, bad CRC, bad data
+        raise ValueError(f"{label}: could not read the file, it is truncated or damaged ({_why(exc)})") from None
     starts = []
     pos = data.find(b">")
     if pos < 0 or data[:pos].strip():
@@ -496,6 +576,10 @@ class ArraySource:
         ``(N, L, 4)`` or ``(N, 4, L)``. Batches keep the stored layout.
     name : str
         What to call the array in error messages ("attr", "x", "seqs" ...).
+    allow_missing_chunks : bool
+        Zarr only: read chunks missing from the store as the array's fill value. By default a
+        missing chunk is an error (found when the source is opened): zarr itself would return
+        the fill value without a word.
 
     Attributes
     ----------
@@ -526,8 +610,10 @@ class ArraySource:
     ...         ...
     """
 
-    def __init__(self, source: Any, dataset: str | None = None, layout: str = "NLC", *, name: str = "attr") -> None:
+    def __init__(self, source: Any, dataset: str | None = None, layout: str = "NLC", *, name: str = "attr",
+                 allow_missing_chunks: bool = False) -> None:
         self.ncl = check_layout(layout)
+        self.allow_missing_chunks = bool(allow_missing_chunks)
         self.layout = layout.upper()
         self.name = name
         self.dataset: str | None = dataset
@@ -540,7 +626,7 @@ class ArraySource:
             self.path = Path(source)
             self.label = f"{name} file '{source}'"
             self._reader = self._open_path(self.path, dataset)
-            self._spec: tuple | None = (str(source), dataset, self.layout, name)
+            self._spec: tuple | None = (str(source), dataset, self.layout, name, self.allow_missing_chunks)
         else:
             self.label = name
             self._spec = None
@@ -575,7 +661,7 @@ class ArraySource:
             raise FileNotFoundError(f"{label}: no such file or directory")
         if _is_zarr_dir(p):
             self.format = "zarr"
-            reader, self.dataset = _open_zarr(p, dataset, label)
+            reader, self.dataset = _open_zarr(p, dataset, label, self.allow_missing_chunks)
             return reader
         if p.is_dir():
             raise ValueError(f"{label}: is a directory, not a Zarr store (no zarr.json/.zarray/.zgroup); "
@@ -663,8 +749,18 @@ class ArraySource:
         start, stop = max(0, int(start)), min(self.n_sequences, int(stop))
         try:
             return self._reader.read(start, stop)
-        except (OSError, EOFError, zipfile.BadZipFile) as exc:
-            raise OSError(f"{self.label}: reading sequences {start}..{stop - 1} failed ({exc})") from None
+        except ValueError as exc:
+            if str(exc).startswith(self.label):  # already says which file and what is wrong
+                raise
+            raise ValueError(f"{self.label}: reading sequences {start}..{stop - 1} failed, the file is damaged "
+                             f"({_why(exc)})") from None
+        except MemoryError:
+            raise
+        except OSError as exc:
+            raise OSError(f"{self.label}: reading sequences {start}..{stop - 1} failed ({_why(exc)})") from None
+        except Exception as exc:  # noqa: BLE001  (zlib.error, BadZipFile, codec errors of zarr/HDF5 filters)
+            raise ValueError(f"{self.label}: reading sequences {start}..{stop - 1} failed, the file is damaged "
+                             f"({_why(exc)})") from None
 
     def iter_batches(self, batch_size: int | None = None, start: int = 0,
                      stop: int | None = None) -> Iterator[np.ndarray]:
@@ -717,8 +813,7 @@ class ArraySource:
     def __reduce__(self) -> tuple:
         """Pickle file-backed sources by reference (reopened on unpickling, e.g. on a Dask worker)."""
         if self._spec is not None:
-            path, dataset, layout, name = self._spec
-            return (_reopen, (path, dataset, layout, name))
+            return (_reopen, self._spec)
         return (_reopen_array, (self.read(0, self.n_sequences), self.layout, self.name))
 
     def __repr__(self) -> str:
@@ -728,15 +823,17 @@ class ArraySource:
                 f"dtype={self.dtype})")
 
 
-def _reopen(path: str, dataset: str | None, layout: str, name: str) -> ArraySource:
-    return ArraySource(path, dataset, layout, name=name)
+def _reopen(path: str, dataset: str | None, layout: str, name: str, allow_missing_chunks: bool = False
+            ) -> ArraySource:
+    return ArraySource(path, dataset, layout, name=name, allow_missing_chunks=allow_missing_chunks)
 
 
 def _reopen_array(arr: np.ndarray, layout: str, name: str) -> ArraySource:
     return ArraySource(arr, None, layout, name=name)
 
 
-def open_source(source: Any, dataset: str | None = None, layout: str = "NLC", *, name: str = "attr") -> ArraySource:
+def open_source(source: Any, dataset: str | None = None, layout: str = "NLC", *, name: str = "attr",
+                allow_missing_chunks: bool = False) -> ArraySource:
     """An :class:`ArraySource` for a path, an array, or an existing source (returned as is).
 
     Parameters are those of :class:`ArraySource`. An existing source must have the layout
@@ -747,7 +844,7 @@ def open_source(source: Any, dataset: str | None = None, layout: str = "NLC", *,
             raise ValueError(f"{name}: the source was opened with layout='{source.layout}', "
                              f"expected layout='{layout.upper()}'")
         return source
-    return ArraySource(source, dataset, layout, name=name)
+    return ArraySource(source, dataset, layout, name=name, allow_missing_chunks=allow_missing_chunks)
 
 
 def check_pair(x: ArraySource, attr: ArraySource) -> None:

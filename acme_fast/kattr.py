@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._results import KattrResult
+from ._limits import check_memory, kattr_hist_bytes, out_of_memory
+from ._results import KattrResult, _Sources
 from ._validate import (
     as_attr,
     check_int,
@@ -19,6 +20,8 @@ from ._validate import (
     check_preset,
     check_quantile,
     check_threads,
+    effective_threads,
+    first_bad,
     raise_kernel_error,
     seq_len,
 )
@@ -47,7 +50,18 @@ def gauge_correct(attr: Any, *, layout: str = "NLC") -> np.ndarray:
     a = as_attr(attr, ncl)
     axis = 1 if ncl else 2
     a64 = a.astype(np.float64, copy=False)
-    return (a64 - a64.mean(axis=axis, keepdims=True)).astype(a.dtype, copy=False)
+    bad = ~np.isfinite(a64)
+    if bad.any():
+        i, j, c = first_bad(bad)
+        pos = j if not ncl else c  # (N, L, 4): axis 1 is the position; (N, 4, L): axis 2
+        raise ValueError(f"attr: expected finite values, found {a64[i, j, c]} at sequence {i}, position {pos}")
+    # The mean as a sum of quarters: the same value as np.mean (scaling by 1/4 is exact), and it
+    # cannot overflow for finite input.
+    out = a64 - (a64 * 0.25).sum(axis=axis, keepdims=True)
+    return out.astype(a.dtype, copy=False)
+
+
+_KATTR_FIX = "use a larger bin_width (the bins grow as 1/bin_width**2) or fewer n_threads"
 
 
 class _KattrParams:
@@ -75,12 +89,25 @@ class _KattrParams:
         self.n_bins = int((PI_ACME if self.acme else math.pi) / self.bin_width)
         if prior_bins is None:
             prior_bins = 6 if self.acme else 5
-        self.prior_bins = check_int("prior_bins", prior_bins, 1)
+        # A boxcar wider than twice the grid only repeats bins: bounded by the bins.
+        hi = 2 * self.n_bins + 1
+        if isinstance(prior_bins, numbers.Integral) and not isinstance(prior_bins, bool) and prior_bins > hi:
+            raise ValueError(f"prior_bins: expected an integer in 1..{hi} (2 n_bins + 1; bin_width={self.bin_width:g} "
+                             f"gives n_bins = {self.n_bins} per angle), got {prior_bins}")
+        self.prior_bins = check_int("prior_bins", prior_bins, 1, hi)
         if weight not in _WEIGHTS:
             raise ValueError(f"weight: expected one of {sorted(_WEIGHTS)}, got {weight!r}")
         self.weight = weight
         self.ncl = check_layout(layout)
         self.n_threads = check_threads(n_threads)
+        self.check_memory()
+
+    def check_memory(self) -> None:
+        """Refuse (MemoryError naming bin_width) a histogram that would not fit in memory."""
+        nt = effective_threads(self.n_threads)
+        check_memory(kattr_hist_bytes(self.n_bins, nt), "bin_width",
+                     f"bin_width={self.bin_width:g} gives {self.n_bins}x{self.n_bins} angular bins; the histograms "
+                     f"with {nt} thread(s)", _KATTR_FIX)
 
     def key(self) -> tuple:
         return (self.acme, self.window, self.quantile, self.threshold_scope, self.bin_width,
@@ -146,6 +173,7 @@ class KattrAccumulator:
         self._reset_data()
 
     def _reset_data(self) -> None:
+        self._sources = _Sources()
         self._hist = np.zeros((self._p.n_bins**2, 4), dtype=np.uint64)
         self._n_points = 0
         self._r: list[np.ndarray] = []
@@ -166,6 +194,7 @@ class KattrAccumulator:
     @n_threads.setter
     def n_threads(self, value: int | None) -> None:
         self._p.n_threads = check_threads(value)
+        self._p.check_memory()
 
     def _check_intact(self) -> None:
         if getattr(self, "_broken", False):
@@ -181,6 +210,10 @@ class KattrAccumulator:
 
     def update(self, attr: Any) -> KattrAccumulator:
         """Add a batch of raw attribution maps, shape (n, L, 4) or (n, 4, L)."""
+        with out_of_memory("bin_width", _KATTR_FIX):
+            return self._update(attr)
+
+    def _update(self, attr: Any) -> KattrAccumulator:
         p = self._p
         a = p.attr(attr)
         mode = self._mode()
@@ -209,6 +242,7 @@ class KattrAccumulator:
             self._r.append(out["cand_r"])
             self._bin.append(out["cand_bin"])
         self.n_sequences += int(a.shape[0])
+        self._sources.fed()
         return self
 
     def merge(self, other: KattrAccumulator) -> KattrAccumulator:
@@ -222,6 +256,7 @@ class KattrAccumulator:
         if other.pass_index != self.pass_index or other._plan != self._plan:
             raise ValueError(f"other: expected an accumulator in pass {self.pass_index} with the same cutoff plan "
                              f"(use empty_like() for pass 1), got pass {other.pass_index}")
+        self._sources.check_disjoint(other._sources)
         self._hist = _core.hist_merge(self._hist, other._hist)
         self._n_points += other._n_points
         self._r.extend(other._r)
@@ -229,6 +264,7 @@ class KattrAccumulator:
         if other._keys is not None:
             self._keys = other._keys.copy() if self._keys is None else self._keys + other._keys
         self.n_sequences += other.n_sequences
+        self._sources.add(other._sources)
         return self
 
     def empty_like(self) -> KattrAccumulator:
@@ -249,7 +285,10 @@ class KattrAccumulator:
         if self.n_sequences == 0:
             raise ValueError("no data: call update() with at least one batch first")
         bucket, need = _core.kattr_stream_plan(self._keys, self._p.quantile, self._p.acme)
-        self._plan = (int(bucket), int(need), int(self.n_sequences))
+        # What pass 1 must find if it sees the same data: the points above the bucket and in it.
+        above = int(self._keys[bucket + 1:].sum()) if bucket >= 0 else 0
+        inside = int(self._keys[bucket]) if bucket >= 0 else 0
+        self._plan = (int(bucket), int(need), int(self.n_sequences), above, inside)
         self.pass_index = 1
         self._reset_data()
         return self
@@ -273,6 +312,11 @@ class KattrAccumulator:
             if self.n_sequences != self._plan[2]:
                 raise ValueError(f"pass 1 saw {self.n_sequences} sequences but pass 0 saw {self._plan[2]}; "
                                  "both passes must see the same data")
+            above, inside = self._plan[3], self._plan[4]
+            if self._n_points != above or r.shape[0] != inside:
+                raise ValueError(f"pass 1 saw different data from pass 0 (the same {self.n_sequences} sequences were "
+                                 f"expected: {above} points above the cutoff bucket and {inside} in it, pass 1 found "
+                                 f"{self._n_points} and {r.shape[0]}); both passes must see the same data")
             out = _core.kattr_stream_finish(self._hist, r, b, self._plan[1], p.n_bins, _WEIGHTS[p.weight])
         raise_kernel_error(out["error"])
         return p.finish(out["hist"], int(out["n_points"]) + (self._n_points if mode == "bins" else 0))
@@ -337,6 +381,7 @@ def kattr_kld(attr: Any, *, window: int = 3, quantile: float = 0.9, threshold_sc
                      n_threads)
     a = p.attr(attr)
     glob = p.threshold_scope == "global"
-    out = _core.kattr_hist(a, *p.kernel_args(), glob, p.ncl, p.n_threads)
-    raise_kernel_error(out["error"])
-    return p.finish(out["hist"], int(out["n_points"]))
+    with out_of_memory("bin_width", _KATTR_FIX):
+        out = _core.kattr_hist(a, *p.kernel_args(), glob, p.ncl, p.n_threads)
+        raise_kernel_error(out["error"])
+        return p.finish(out["hist"], int(out["n_points"]))

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._results import KmerResult
+from ._limits import check_memory, kmer_table_bytes, out_of_memory
+from ._results import KmerResult, _Sources
 from ._validate import (
     as_attr,
     as_onehot,
@@ -21,6 +22,7 @@ from ._validate import (
     check_real,
     check_same_shape,
     check_threads,
+    effective_threads,
     first_bad,
     raise_kernel_error,
     seq_len,
@@ -62,13 +64,25 @@ def kmer_prior(x: Any, *, k: int = 6, layout: str = "NLC", n_threads: int | None
     ncl = check_layout(layout)
     xa = as_onehot(x, ncl)
     k = _check_k_len(k, seq_len(xa, ncl))
-    out = _core.kmer_count(xa, None, k, 0.5, 0, True, ncl, check_threads(n_threads))
+    nt = check_threads(n_threads)
+    _check_kmer_memory(k, nt, prior=True)
+    with out_of_memory("k", _KMER_FIX):
+        out = _core.kmer_count(xa, None, k, 0.5, 0, True, ncl, nt)
     raise_kernel_error(out["error"], xa, ncl)
     counts = out["prior_counts"]
     total = counts.sum()
     if total == 0:
         raise ValueError(f"x: no k-mer of length {k} without an unknown base (N) in any sequence")
     return counts / total
+
+
+_KMER_FIX = "use a smaller k (each step of k needs 4x the memory) or fewer n_threads"
+
+
+def _check_kmer_memory(k: int, n_threads: int, prior: bool) -> None:
+    nt = effective_threads(n_threads)
+    check_memory(kmer_table_bytes(k, nt, prior), "k",
+                 f"k={k} gives 4**{k} = {4**k:,} k-mers; the count tables with {nt} thread(s)", _KMER_FIX)
 
 
 def _check_prior(prior: Any, k: int) -> np.ndarray:
@@ -115,8 +129,10 @@ class KmerAccumulator:
         self.n_threads = check_threads(n_threads)
         self.pseudocount = check_real("pseudocount", pseudocount, 0.0)
         self.prior = None if prior is None else _check_prior(prior, self.k)
+        _check_kmer_memory(self.k, self.n_threads, prior=self.prior is None)
         self.counts = np.zeros(4**self.k, dtype=np.int64)
         self.prior_counts = None if self.prior is not None else np.zeros(4**self.k, dtype=np.int64)
+        self._sources = _Sources()
         self.n_intervals = 0
         self.n_nucleotides = 0
         self.n_sequences = 0
@@ -131,6 +147,7 @@ class KmerAccumulator:
         new.counts = np.zeros_like(self.counts)
         new.prior_counts = None if self.prior_counts is None else np.zeros_like(self.prior_counts)
         new.n_intervals = new.n_nucleotides = new.n_sequences = 0
+        new._sources = _Sources()
         return new
 
     def next_pass(self) -> KmerAccumulator:
@@ -156,8 +173,9 @@ class KmerAccumulator:
         check_same_shape(xa, aa)
         L = seq_len(xa, self.ncl)
         _check_k_len(self.k, L)
-        out = _core.kmer_count(xa, aa, self.k, self.quantile, self.buffer, self.prior is None,
-                               self.ncl, self.n_threads)
+        with out_of_memory("k", _KMER_FIX):
+            out = _core.kmer_count(xa, aa, self.k, self.quantile, self.buffer, self.prior is None,
+                                   self.ncl, self.n_threads)
         raise_kernel_error(out["error"], xa, self.ncl)
         self.counts += out["counts"]
         if self.prior_counts is not None:
@@ -165,6 +183,7 @@ class KmerAccumulator:
         self.n_intervals += int(out["n_intervals"])
         self.n_nucleotides += int(out["n_nucleotides"])
         self.n_sequences += int(xa.shape[0])
+        self._sources.fed()
         return self
 
     def merge(self, other: KmerAccumulator) -> KmerAccumulator:
@@ -173,12 +192,14 @@ class KmerAccumulator:
             raise TypeError(f"other: expected a KmerAccumulator, got {type(other).__name__}")
         if other._params() != self._params():
             raise ValueError("other: accumulators were made with different parameters")
+        self._sources.check_disjoint(other._sources)
         self.counts += other.counts
         if self.prior_counts is not None:
             self.prior_counts += other.prior_counts
         self.n_intervals += other.n_intervals
         self.n_nucleotides += other.n_nucleotides
         self.n_sequences += other.n_sequences
+        self._sources.add(other._sources)
         return self
 
     def result(self) -> KmerResult:

@@ -396,30 +396,35 @@ def score_models(models: Any, x: Any, *, builder: Any = None, progress: bool = T
 def groundtruth_stream(attr: Any, x: Any, x_model: Any, *, batch_size: int | None = None, layout: str = "NLC",
                        dataset: str | None = None, x_dataset: str | None = None, x_model_dataset: str | None = None,
                        threshold: float = 0.1, top_k: int = 10, n_threads: int | None = None,
-                       progress: bool = False) -> dict[str, float]:
+                       progress: bool = False, allow_missing_chunks: bool = False) -> dict[str, float]:
     """Ground-truth means (``gt_auroc``, ``gt_auprc``, ``gt_snr``) of attributions streamed from files.
 
     Equal to the means of :func:`~acme_fast.groundtruth_scores` on the whole arrays.
     """
     from .io import check_pair, default_batch_size
+    from .stream import _in_file
 
     with ExitStack() as stack:
         def _open(src: Any, ds: str | None, name: str) -> Any:
-            return open_in(stack, src, ds, layout, name)
+            return open_in(stack, src, ds, layout, name, allow_missing_chunks=allow_missing_chunks)
 
         a_src = _open(attr, dataset, "attr")
         x_src = _open(x, x_dataset, "seqs")
         m_src = _open(x_model, x_model_dataset, "ground truth")
         check_pair(x_src, a_src)
         check_pair(x_src, m_src)
+        names = {"x": x_src.label, "attr": a_src.label, "x_model": m_src.label}
         bs = batch_size or default_batch_size(a_src, x_src, m_src)
         parts: dict[str, list[np.ndarray]] = {"auroc": [], "auprc": [], "snr": []}
         N = a_src.n_sequences
         with tqdm(total=N, desc="ground truth", unit="seq", disable=not progress, leave=False) as bar:
             for s in range(0, N, bs):
                 e = min(N, s + bs)
-                g = groundtruth_scores(x_src.read(s, e), a_src.read(s, e), m_src.read(s, e), threshold=threshold,
-                                       top_k=top_k, layout=layout, n_threads=n_threads)
+                try:
+                    g = groundtruth_scores(x_src.read(s, e), a_src.read(s, e), m_src.read(s, e),
+                                           threshold=threshold, top_k=top_k, layout=layout, n_threads=n_threads)
+                except ValueError as exc:  # batch-local sequence indices -> indices in the files
+                    raise ValueError(_in_file(exc, s, names)) from None
                 for k in parts:
                     parts[k].append(getattr(g, k))
                 bar.update(e - s)

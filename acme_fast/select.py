@@ -65,9 +65,15 @@ def _column(df: pd.DataFrame, arg: str, col: Any) -> np.ndarray:
     if s.dtype == bool or not (pd.api.types.is_numeric_dtype(s) or s.dtype == object):
         raise TypeError(f"{arg}: column {col!r} must be numeric, got dtype {s.dtype}")
     try:
-        return pd.to_numeric(s, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
+        v = pd.to_numeric(s, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError):
         raise TypeError(f"{arg}: column {col!r} must be numeric, got non-numeric values") from None
+    inf = np.isinf(v)
+    if inf.any():  # best - tolerance, ranks and the front are meaningless with an infinite value
+        j = int(np.argmax(inf))
+        raise ValueError(f"{arg}: column {col!r} has {v[j]} in row {df.index[j]!r}; expected finite values "
+                         "(NaN marks a missing value: that model is not kept)")
+    return v
 
 
 def _check_threshold(name: str, value: Any, nonneg: bool = False) -> float | None:

@@ -86,12 +86,13 @@ def split_metric_kwargs(metric_kwargs: dict[str, Any]) -> tuple[dict[str, Any], 
     return kmer, kattr
 
 
-_SEQ_RE = re.compile(r"\bsequence (\d+)")
+_SEQ_RE = re.compile(r"\b(sequence |index \()(\d+)")
 
 
 def _in_file(exc: Exception, start: int, names: dict[str, str]) -> str:
-    """Rewrite a batch error: global sequence index, and the file instead of 'x:'/'attr:'."""
-    msg = _SEQ_RE.sub(lambda m: f"sequence {int(m.group(1)) + start}", str(exc))
+    """Rewrite a batch error: global sequence index ("sequence 22", "index (22, 3, 1)"), and the
+    file instead of 'x:'/'attr:'."""
+    msg = _SEQ_RE.sub(lambda m: f"{m.group(1)}{int(m.group(2)) + start}", str(exc))
     for short, label in names.items():
         if msg.startswith(short + ": ") and label != short:
             return f"{label}: {msg[len(short) + 2:]}"
@@ -172,7 +173,7 @@ def _batches(a_src: ArraySource, x_src: ArraySource | None, bs: int) -> Iterator
 def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: str = "paper",
                  batch_size: int | None = None, progress: bool = True, dataset: str | None = None,
                  x_dataset: str | None = None, layout: str = "NLC", n_threads: int | None = None,
-                 **metric_kwargs: Any) -> dict[str, KmerResult | KattrResult]:
+                 allow_missing_chunks: bool = False, **metric_kwargs: Any) -> dict[str, KmerResult | KattrResult]:
     """Consistency metrics of an attribution set streamed from disk, one batch at a time.
 
     Peak memory is about one batch (``batch_size`` sequences of ``attr`` and ``x``), not the
@@ -201,6 +202,8 @@ def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: st
     n_threads : int, optional
         Kernel threads (default: all cores but one, which the read-ahead thread gets; see
         :func:`stream_threads`); results do not depend on it.
+    allow_missing_chunks : bool
+        Zarr stores: read missing chunks as the fill value instead of refusing the store.
     **metric_kwargs
         Parameters of the metrics: ``k``, ``buffer``, ``prior``, ``pseudocount`` (k-mer),
         ``window``, ``threshold_scope``, ``bin_width``, ``prior_bins``, ``weight``,
@@ -236,7 +239,7 @@ def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: st
 
     with ExitStack() as stack:
         def _open(src: Any, ds: str | None, name: str) -> ArraySource:
-            return open_in(stack, src, ds, layout, name)
+            return open_in(stack, src, ds, layout, name, allow_missing_chunks=allow_missing_chunks)
 
         a_src = _open(attr, dataset, "attr")
         check_attr_dtype(a_src)

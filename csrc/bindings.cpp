@@ -13,6 +13,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
+#include <chrono>
+#include <new>
+#include <thread>
 #include <type_traits>
 
 #include "acme/groundtruth.hpp"
@@ -26,6 +30,37 @@ namespace {
 
 enum class XType { u8, f32, f64 };
 enum class AType { f32, f64 };
+
+// Ctrl-C while a kernel runs with the GIL released: the kernel's thread 0
+// (this thread) polls at most every 50 ms; on the main thread the poll takes
+// the GIL and runs Python's signal handlers. If one raises (KeyboardInterrupt)
+// the kernel stops early, its partial results are dropped, and the exception
+// is raised here. Other threads never take the GIL in the poll (only the main
+// thread handles signals), so a kernel called from a worker thread cannot
+// block on it.
+unsigned long g_main_thread = 0;
+
+bool poll_python_signals() {
+    if (PyThread_get_thread_ident() != g_main_thread) return false;
+    PyGILState_STATE st = PyGILState_Ensure();
+    const bool stop = PyErr_CheckSignals() != 0;
+    PyGILState_Release(st);
+    return stop;
+}
+
+// Installed for the duration of a kernel call (before the GIL is released);
+// check() after the GIL is back raises the pending exception if the kernel
+// was interrupted.
+class Interruptible {
+public:
+    Interruptible() : scope_(&poll_python_signals) {}
+    void check() {
+        if (scope_.stopped()) throw py::error_already_set();
+    }
+
+private:
+    ScopedInterrupt scope_;
+};
 
 void require(bool ok, const std::string& msg) {
     if (!ok) throw py::value_error(msg);
@@ -152,6 +187,7 @@ py::dict kmer_count_py(const py::array& x, const py::object& attr_obj, int k, do
     const XType xt = xtype(x);
     const AType at = atype(attr);
     KmerCounts res;
+    Interruptible intr;
     {
         py::gil_scoped_release nogil;
         dispatch_x_a(xt, at, ncl, [&](auto tx, auto ta, auto ncl_tag) {
@@ -163,6 +199,7 @@ py::dict kmer_count_py(const py::array& x, const py::object& attr_obj, int k, do
                                           quantile, buffer, want_prior, n_threads);
         });
     }
+    intr.check();
     py::dict d;
     d["counts"] = py::array_t<i64>(res.counts.size(), res.counts.data());
     d["prior_counts"] = py::array_t<i64>(res.prior.size(), res.prior.data());
@@ -181,6 +218,7 @@ py::dict kmer_intervals_py(const py::array& attr, int k, double quantile, i64 bu
     require(L >= 1, "attr: empty sequences");
     const AType at = atype(attr);
     KmerIntervals res;
+    Interruptible intr;
     {
         py::gil_scoped_release nogil;
         dispatch_a(at, ncl, [&](auto ta, auto ncl_tag) {
@@ -190,6 +228,7 @@ py::dict kmer_intervals_py(const py::array& attr, int k, double quantile, i64 bu
                                           n_threads);
         });
     }
+    intr.check();
     py::dict d;
     d["seq"] = py::array_t<i64>(res.seq.size(), res.seq.data());
     d["begin"] = py::array_t<i64>(res.begin.size(), res.begin.data());
@@ -221,10 +260,12 @@ py::tuple kld_counts_py(const py::array_t<i64, py::array::c_style>& counts,
             "counts and prior: expected 1-D arrays of the same length");
     i64 zero = -1;
     double kl;
+    Interruptible intr;
     {
         py::gil_scoped_release nogil;
         kl = kld_counts(counts.data(), q.data(), static_cast<size_t>(counts.shape(0)), zero);
     }
+    intr.check();
     return py::make_tuple(kl, zero);
 }
 
@@ -237,6 +278,7 @@ py::dict kattr_hist_py(const py::array& attr, bool acme, int window, double quan
     i64 n_points = 0;
     double cutoff = std::numeric_limits<double>::quiet_NaN();
     InputError err;
+    Interruptible intr;
     {
         py::gil_scoped_release nogil;
         dispatch_a(at, ncl, [&](auto ta, auto ncl_tag) {
@@ -249,6 +291,7 @@ py::dict kattr_hist_py(const py::array& attr, bool acme, int window, double quan
                 kattr_sequence_scope<TA, NCL>(a, N, L, cfg, n_threads, hist.data(), n_points, err);
         });
     }
+    intr.check();
     return hist_dict(hist, n_points, cutoff, err);
 }
 
@@ -264,6 +307,7 @@ py::tuple kattr_points_py(const py::array& attr, bool acme, int window, double q
     double* rp = r.mutable_data();
     std::int32_t* bp = bin.mutable_data();
     InputError err;
+    Interruptible intr;
     {
         py::gil_scoped_release nogil;
         dispatch_a(at, ncl, [&](auto ta, auto ncl_tag) {
@@ -272,6 +316,7 @@ py::tuple kattr_points_py(const py::array& attr, bool acme, int window, double q
             kattr_all_points<TA, NCL>(static_cast<const TA*>(attr.data()), N, L, cfg, n_threads, rp, bp, err);
         });
     }
+    intr.check();
     return py::make_tuple(r, bin, error_tuple(err));
 }
 
@@ -287,11 +332,13 @@ py::dict kattr_hist_from_points_py(const py::array_t<double, py::array::c_style>
     i64 n_points = 0;
     double cutoff;
     InputError err;
+    Interruptible intr;
     {
         py::gil_scoped_release nogil;
         cutoff = kattr_global_cutoff(r.data(), n, cfg);
         kattr_hist_from_points(r.data(), bp, n, cutoff, cfg, hist.data(), n_points, err);
     }
+    intr.check();
     return hist_dict(hist, n_points, cutoff, err);
 }
 
@@ -304,6 +351,7 @@ py::tuple kattr_stream_keys_py(const py::array& attr, bool acme, int window, dou
     const AType at = atype(attr);
     i64* kp = keys.mutable_data();
     InputError err;
+    Interruptible intr;
     {
         py::gil_scoped_release nogil;
         dispatch_a(at, ncl, [&](auto ta, auto ncl_tag) {
@@ -312,6 +360,7 @@ py::tuple kattr_stream_keys_py(const py::array& attr, bool acme, int window, dou
             kattr_stream_keys<TA, NCL>(static_cast<const TA*>(attr.data()), N, L, cfg, n_threads, kp, err);
         });
     }
+    intr.check();
     return py::make_tuple(error_tuple(err));
 }
 
@@ -332,6 +381,7 @@ py::dict kattr_stream_bin_py(const py::array& attr, bool acme, int window, doubl
     std::vector<double> cand_r;
     std::vector<std::int32_t> cand_bin;
     InputError err;
+    Interruptible intr;
     {
         py::gil_scoped_release nogil;
         dispatch_a(at, ncl, [&](auto ta, auto ncl_tag) {
@@ -341,6 +391,7 @@ py::dict kattr_stream_bin_py(const py::array& attr, bool acme, int window, doubl
                                       n_points, cand_r, cand_bin, err);
         });
     }
+    intr.check();
     py::dict d = hist_dict(hist, n_points, std::numeric_limits<double>::quiet_NaN(), err);
     d["cand_r"] = py::array_t<double>(cand_r.size(), cand_r.data());
     d["cand_bin"] = py::array_t<std::int32_t>(cand_bin.size(), cand_bin.data());
@@ -362,10 +413,12 @@ py::dict kattr_stream_finish_py(const py::array_t<std::uint64_t, py::array::c_st
     i64 n_points = 0;
     double cutoff;
     InputError err;
+    Interruptible intr;
     {
         py::gil_scoped_release nogil;
         kattr_stream_finish(cand_r.data(), cand_bin.data(), n, need, cfg, hist.data(), n_points, cutoff, err);
     }
+    intr.check();
     return hist_dict(hist, n_points, cutoff, err);
 }
 
@@ -382,7 +435,8 @@ py::tuple kattr_finish_py(const py::array_t<std::uint64_t, py::array::c_style>& 
                           int prior_bins) {
     auto hist = hist_from_array(h);
     require(static_cast<i64>(hist.size()) == static_cast<i64>(n_bins) * n_bins, "hist: expected n_bins**2 rows");
-    require(prior_bins >= 1, "prior_bins: expected >= 1");
+    // The Python layer bounds prior_bins by 2 n_bins + 1; the running sums cost O(n_bins * prior_bins).
+    require(prior_bins >= 1 && prior_bins <= 2 * n_bins + 1, "prior_bins: expected 1..2*n_bins+1");
     KattrConfig cfg;
     cfg.acme = acme;
     cfg.n_bins = n_bins;
@@ -390,10 +444,12 @@ py::tuple kattr_finish_py(const py::array_t<std::uint64_t, py::array::c_style>& 
     double* mp = mass.mutable_data();
     double* pp = prior.mutable_data();
     double kl;
+    Interruptible intr;
     {
         py::gil_scoped_release nogil;
         kl = kattr_finish(hist.data(), cfg, prior_bins, mp, pp);
     }
+    intr.check();
     return py::make_tuple(kl, mass, prior);
 }
 
@@ -411,6 +467,7 @@ py::dict groundtruth_py(const py::array& x, const py::array& attr, const py::arr
     auto run = [&](auto ta) {
         using TA = decltype(ta);
         std::vector<GroundTruthRow<TA>> rows(static_cast<size_t>(N));
+        Interruptible intr;
         {
             py::gil_scoped_release nogil;
             dispatch_x_a(xt, at, ncl, [&](auto tx, auto ta2, auto ncl_tag) {
@@ -422,6 +479,7 @@ py::dict groundtruth_py(const py::array& x, const py::array& attr, const py::arr
                                              model.data(), N, L, threshold, top_k, n_threads, rows.data(), err);
             });
         }
+        intr.check();
         py::array_t<double> auroc(N), auprc(N);
         py::array_t<TA> signal(N), noise(N), snr(N);
         for (i64 i = 0; i < N; ++i) {
@@ -493,7 +551,32 @@ PYBIND11_MODULE(_core, m) {
 #else
     m.attr("has_openmp") = false;
 #endif
+    g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
     m.def("max_threads", [](int n) { return resolve_threads(n); }, py::arg("n_threads") = 0);
+    m.attr("thread_limit") = py::int_(kMaxThreads);
+    // For the tests: a parallel loop of n_iter iterations of sleep_ms each, run the
+    // way every kernel runs its loops (parallel_for, interrupt polling, exceptions
+    // caught inside the region). Returns the iterations done; raises
+    // KeyboardInterrupt when interrupted and MemoryError when fail_at >= 0
+    // (a std::bad_alloc thrown in iteration fail_at, inside the region).
+    m.def(
+        "_parallel_probe",
+        [](i64 n_iter, double sleep_ms, int n_threads, i64 fail_at) {
+            std::atomic<i64> done{0};
+            const int nt = resolve_threads(n_threads, n_iter);
+            Interruptible intr;
+            {
+                py::gil_scoped_release nogil;
+                parallel_for(nt, n_iter, 1, [](int) {}, [&](int, i64 i) {
+                    if (i == fail_at) throw std::bad_alloc();
+                    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(sleep_ms));
+                    done.fetch_add(1, std::memory_order_relaxed);
+                });
+            }
+            intr.check();
+            return done.load();
+        },
+        py::arg("n_iter"), py::arg("sleep_ms"), py::arg("n_threads") = 0, py::arg("fail_at") = -1);
     // SIMD: "avx512" when the CPU has it and it is switched on, else "scalar".
     // The switch exists for the tests, which check both paths give the same bits.
     m.def("simd_level", []() { return std::string(use_avx512() ? "avx512" : "scalar"); });

@@ -265,6 +265,7 @@ def check_kattr_paper(a, *, window, quantile, threshold_scope, bin_width, prior_
     data=st.data(),
 )
 def test_kattr_paper(window, quantile, threshold_scope, bin_width, prior_bins, weight, data):
+    prior_bins = min(prior_bins, 2 * int(np.pi / bin_width) + 1)  # the largest boxcar the API accepts
     _, _, a, kind = data.draw(dna(min_len=window))
     check_kattr_paper(a, window=window, quantile=quantile, threshold_scope=threshold_scope,
                       bin_width=bin_width, prior_bins=prior_bins, weight=weight, kind=kind)

@@ -15,36 +15,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "parallel.hpp"
 #include "simd.hpp"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace acme::core {
 
 using i64 = std::int64_t;
 using u64 = std::uint64_t;
-
-// ---------------------------------------------------------------------------
-// Threads
-inline int resolve_threads(int n_threads) {
-#ifdef _OPENMP
-    if (n_threads <= 0) return omp_get_max_threads();
-    return n_threads;
-#else
-    (void)n_threads;
-    return 1;
-#endif
-}
-
-inline int thread_id() {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 // ---------------------------------------------------------------------------
 // Input errors found inside a parallel pass. Every thread records the first
@@ -305,6 +282,41 @@ bool load_norms2(const TA* a, i64 L, double* s, i64& bad_pos, double& bad_val) {
 }
 
 // ---------------------------------------------------------------------------
+// Any finite float64 input is valid. Squared norms of values above ~1e154
+// overflow and those of values below ~1e-154 lose precision or vanish, so a
+// sequence whose squared norms leave [2^-800, 2^800] is first scaled by a
+// power of two (exact for every value): the metrics depend on a sequence's
+// norms only through comparisons and ratios within the sequence, which the
+// scale leaves unchanged. float32 input never needs it (its squares stay far
+// inside that range). Only this rare path pays for the copy.
+constexpr double kSquareHi = 0x1p+800, kSquareLo = 0x1p-800;
+constexpr int kNoRescale = std::numeric_limits<int>::min();
+
+inline bool squares_out_of_range(const double* s, i64 n) {
+    double mx = 0.0;
+    for (i64 j = 0; j < n; ++j) mx = s[j] > mx ? s[j] : mx;
+    return !(mx <= kSquareHi) || mx < kSquareLo;
+}
+
+// buf[0..4L) = a * 2^-e with e the exponent of max |a| (so that max |buf| is
+// in [1, 2)); returns e, or kNoRescale (nothing copied) when every value is 0
+// or some value is not finite (the caller's check reports that).
+template <class TA>
+int rescale_copy(const TA* a, i64 L, std::vector<double>& buf) {
+    double mx = 0.0;
+    for (i64 j = 0; j < 4 * L; ++j) {
+        const double v = std::fabs(static_cast<double>(a[j]));
+        if (!(v <= std::numeric_limits<double>::max())) return kNoRescale;
+        mx = v > mx ? v : mx;
+    }
+    if (mx == 0.0) return kNoRescale;
+    const int e = std::ilogb(mx);
+    buf.resize(static_cast<size_t>(4 * L));
+    for (i64 j = 0; j < 4 * L; ++j) buf[j] = std::ldexp(static_cast<double>(a[j]), -e);
+    return e;
+}
+
+// ---------------------------------------------------------------------------
 // Exact, order-independent sum of non-negative doubles: a 256-bit fixed-point
 // integer with unit 2^-128. Bits below 2^-128 are truncated (deterministically);
 // a weight of 2^96 or more is refused (leaves 32 bits of headroom for 4e9 adds).
@@ -365,6 +377,19 @@ struct FixedSum {
             const u64 c2 = s2 < s;
             limb[i] = s2;
             carry = c1 | c2;
+        }
+    }
+    // this -= o (o <= this: used for running window sums, whose value never goes below zero).
+    void sub(const FixedSum& o) {
+        u64 borrow = 0;
+        for (int i = 0; i < 4; ++i) {
+            const u64 a = limb[i], b = o.limb[i];
+            const u64 d = a - b;
+            const u64 b1 = a < b;
+            const u64 d2 = d - borrow;
+            const u64 b2 = d < borrow;
+            limb[i] = d2;
+            borrow = b1 | b2;
         }
     }
     double value() const {

@@ -11,6 +11,8 @@
 #include <array>
 #include <type_traits>
 
+#include <memory>
+
 #include "common.hpp"
 
 namespace acme::core {
@@ -219,21 +221,20 @@ template <class TX, class TA, bool NCL>
 void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, double threshold, i64 top_k,
                  int n_threads, GroundTruthRow<TA>* out, InputError& err) {
     using Key = ScoreKey<TA>;
-    const int nt = resolve_threads(n_threads);
+    const int nt = resolve_threads(n_threads, N);
     std::vector<InputError> terr(nt);
-#pragma omp parallel num_threads(nt)
-    {
-        const int tid = thread_id();
-        GroundTruthScratch<TA> w(L);
-        std::int8_t* codes = w.codes.data();
-        TA* s = w.s.data();
-        double* info = w.info.data();
-#pragma omp for schedule(dynamic, 8)
-        for (i64 i = 0; i < N; ++i) {
+    std::vector<std::unique_ptr<GroundTruthScratch<TA>>> tw(nt);
+    parallel_for(
+        nt, N, 8, [&](int tid) { tw[tid] = std::make_unique<GroundTruthScratch<TA>>(L); },
+        [&](int tid, i64 i) {
+            GroundTruthScratch<TA>& w = *tw[tid];
+            std::int8_t* codes = w.codes.data();
+            TA* s = w.s.data();
+            double* info = w.info.data();
             i64 bad = 0;
             if (!load_codes<TX, NCL>(x + i * L * 4, L, codes, bad)) {
                 terr[tid].record(InputError::not_one_hot, i, bad, 0.0);
-                continue;
+                return;
             }
             const TA* ai = a + i * L * 4;
             const double* mi = model + i * L * 4;
@@ -286,14 +287,14 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
                 double bad_val = 0.0;
                 first_nonfinite<TA, NCL>(ai, L, bad_pos, bad_val);
                 terr[tid].record(InputError::not_finite, i, bad_pos, bad_val);
-                continue;
+                return;
             }
             if (!prob_ok) {
                 i64 bad_pos = 0;
                 double bad_val = 0.0;
                 first_not_probability<NCL>(mi, L, bad_pos, bad_val);
                 terr[tid].record(InputError::not_probability, i, bad_pos, bad_val);
-                continue;
+                return;
             }
             // Evaluated positions: signal (label 1) and background (label 0);
             // the signal scores in position order; positive background scores.
@@ -333,7 +334,7 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
             }
             if (n_noise < top_k) {
                 row.signal = row.noise_topk = row.snr = TA(0);
-                continue;
+                return;
             }
             // signal: np.mean over signal positions, in position order.
             row.signal = numpy_mean(sel, n_sig);
@@ -348,8 +349,7 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
             row.noise_topk = numpy_mean(noise, top_k);
             const TA snr = row.signal / row.noise_topk;
             row.snr = std::isnan(static_cast<double>(snr)) ? TA(0) : snr;
-        }
-    }
+        });
     for (int t = 0; t < nt; ++t) err.merge(terr[t]);
 }
 

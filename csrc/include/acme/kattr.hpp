@@ -2,6 +2,8 @@
 // thresholding, spherical binning and the KL against a smoothed prior.
 #pragma once
 
+#include <memory>
+
 #include "common.hpp"
 
 namespace acme::core {
@@ -80,8 +82,12 @@ struct SeqPoints {
     std::vector<double> scratch, c_phi, c_theta;
     std::vector<double> rad;              // per kept point: normalised radius
     std::vector<i64> idx, bins;
+    std::vector<double> rbuf;             // a rescaled copy of the sequence (rare, see load)
+    bool rescaled = false;                // load() is reading such a copy
     double scale = 0.0;  // normalised radius r = sqrt(s) * scale
     i64 P = 0;
+    // Sum of the norms outside this range: squares may have over- or underflowed.
+    static constexpr double kTotalHi = 0x1p+390, kTotalLo = 0x1p-390;
 
     explicit SeqPoints(i64 L) {
         for (auto* v : {&E1, &E2, &E3, &nrm, &e1, &e2, &e3, &s, &scratch, &c_phi, &c_theta, &rad})
@@ -141,12 +147,23 @@ struct SeqPoints {
         for (i64 l = l0; l < L; ++l) acc[l & 7] += np_[l];  // the positions the vector path left
         const double total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
         // Any inf/nan input makes its norm, and so the total, non-finite.
-        if (!std::isfinite(total)) {
-            if (!first_nonfinite<TA, NCL>(a, L, bad_pos, bad_val)) {
-                bad_pos = 0;  // finite but so large that squares overflow
-                bad_val = std::numeric_limits<double>::infinity();
+        if (!std::isfinite(total) && first_nonfinite<TA, NCL>(a, L, bad_pos, bad_val)) return false;
+        if constexpr (std::is_same_v<TA, double>) {
+            // Finite float64 input whose squares overflow (total is inf) or
+            // underflow (tiny total): the same sequence scaled by a power of
+            // two gives the same normalised map, exactly (see rescale_copy).
+            // (total == 0: every position is 0 after gauge correction, nothing to rescale.)
+            if (!rescaled && (!(total <= kTotalHi) || (total > 0.0 && total < kTotalLo))) {
+                if (rescale_copy(a, L, rbuf) != kNoRescale) {
+                    std::vector<double> tmp;
+                    tmp.swap(rbuf);  // the nested call must not write the buffer it reads
+                    rescaled = true;  // one level: the copy's largest value is in [1, 2)
+                    const bool ok = load<double, NCL>(tmp.data(), L, cfg, bad_pos, bad_val);
+                    rescaled = false;
+                    tmp.swap(rbuf);
+                    return ok;
+                }
             }
-            return false;
         }
         // A sequence whose norms sum to 0 stays 0 (the published code made NaN
         // and zeroed it: the same points, all of radius 0).
@@ -395,23 +412,24 @@ void for_each_sequence(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int nt
                        ThreadInit&& thread_init, Body&& body, i64 step = 1) {
     const i64 n_iter = (N + step - 1) / step;
     std::vector<InputError> terr(nt);
-#pragma omp parallel num_threads(nt)
-    {
-        const int tid = thread_id();
-        thread_init(tid);
-        SeqPoints sp(L);
-#pragma omp for schedule(dynamic, 16)
-        for (i64 k = 0; k < n_iter; ++k) {
+    std::vector<std::unique_ptr<SeqPoints>> tsp(nt);
+    parallel_for(
+        nt, n_iter, 16,
+        [&](int tid) {
+            thread_init(tid);
+            tsp[tid] = std::make_unique<SeqPoints>(L);
+        },
+        [&](int tid, i64 k) {
             const i64 i = k * step;
             i64 bad = 0;
             double bad_val = 0;
+            SeqPoints& sp = *tsp[tid];
             if (!sp.load<TA, NCL>(a + i * L * 4, L, cfg, bad, bad_val)) {
                 terr[tid].record(InputError::not_finite, i, bad, bad_val);
-                continue;
+                return;
             }
             body(tid, i, sp);
-        }
-    }
+        });
     for (const InputError& e : terr) err.merge(e);
 }
 
@@ -420,7 +438,7 @@ void for_each_sequence(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int nt
 template <class TA, bool NCL>
 void kattr_sequence_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, FixedSum* hist,
                           i64& n_points, InputError& err) {
-    const int nt = resolve_threads(n_threads);
+    const int nt = resolve_threads(n_threads, N);
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
     std::vector<KattrThreadHist> th(nt);
     for_each_sequence<TA, NCL>(
@@ -540,12 +558,11 @@ inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64
     const int nl = static_cast<int>(lists.size());
     if (tkeys.size() != lists.size()) {
         tkeys.assign(nl, {});
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-        for (int t = 0; t < nl; ++t) {
+        parallel_for(nt, nl, 1, [](int) {}, [&](int, i64 t) {
             std::vector<i64>& keys = tkeys[t];
             keys.assign(kKeys, 0);
             for (const RadiusBin& c : lists[t]) ++keys[key(c.r)];
-        }
+        });
     }
     std::vector<i64> keys(kKeys, 0);
     for (int t = 0; t < nl; ++t)
@@ -560,10 +577,10 @@ inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64
         above += keys[j];
     }
     std::vector<std::vector<double>> tinb(nl);
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int t = 0; t < nl; ++t)
+    parallel_for(nt, nl, 1, [](int) {}, [&](int, i64 t) {
         for (const RadiusBin& c : lists[t])
             if (key(c.r) == B) tinb[t].push_back(c.r);
+    });
     std::vector<double> inb;
     inb.reserve(static_cast<size_t>(keys[B]));
     for (const auto& v : tinb) inb.insert(inb.end(), v.begin(), v.end());
@@ -573,14 +590,13 @@ inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64
     cutoff_out = cut;
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
     std::vector<KattrThreadHist> th(nl);
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int t = 0; t < nl; ++t) {
+    parallel_for(nt, nl, 1, [](int) {}, [&](int, i64 t) {
         KattrThreadHist& me = th[t];
         me.reset(nb2);
         const std::vector<RadiusBin>& list = lists[t];
         for (size_t j = 0; j < list.size(); ++j)
             me.add_if(cfg, list[j].bin, list[j].r, list[j].r > cut, 0, static_cast<i64>(j));
-    }
+    });
     merge_thread_hists(th, hist, nb2, n_points, err);
 }
 
@@ -592,7 +608,7 @@ inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64
 template <class TA, bool NCL>
 void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, FixedSum* hist,
                            i64& n_points, double& cutoff_out, InputError& err) {
-    const int nt = resolve_threads(n_threads);
+    const int nt = resolve_threads(n_threads, N);
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
     const i64 P = kattr_points_per_seq(cfg, L);
     constexpr size_t kKeys = size_t(1) << 16;
@@ -600,7 +616,7 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, err, [&](int tid) { tkeys[tid].assign(kKeys, 0); },
         [&](int tid, i64, SeqPoints& sp) { sp.count_radius_keys(kRadiusKeyShift, tkeys[tid].data()); });
-    if (!err.ok()) return;
+    if (!err.ok() || stop_requested()) return;
     std::vector<i64> keys(kKeys, 0);
     for (int t = 0; t < nt; ++t)
         for (size_t j = 0; j < kKeys; ++j) keys[j] += tkeys[t][j];
@@ -625,6 +641,7 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, err, [&](int tid) { th[tid].reset(nb2); },
         [&](int tid, i64 i, SeqPoints& sp) { split_at_bucket(sp, cfg, kRadiusKeyShift, B, i, th[tid], tcand[tid]); });
+    if (stop_requested()) return;
     merge_thread_hists(th, hist, nb2, n_points, err);
     // Every candidate lies in bucket B: 16 more bits of radix inside it.
     const RadiusKey inside{B << kRadiusKeyShift, kRadiusKeyShift - 16};
@@ -655,7 +672,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
         kattr_global_two_pass<TA, NCL>(a, N, L, cfg, n_threads, hist, n_points, cutoff_out, err);
         return;
     }
-    const int nt = resolve_threads(n_threads);
+    const int nt = resolve_threads(n_threads, N);
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
     // 1. The bounds, from every stride-th sequence (input errors are reported by
     // the pass below): a radix histogram of the sampled radii (top 16 bits, per
@@ -670,6 +687,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, sample_err, [&](int tid) { skeys[tid].assign(kKeys, 0); },
         [&](int tid, i64, SeqPoints& sp) { sp.count_radius_keys(kRadiusKeyShift, skeys[tid].data()); }, stride);
+    if (stop_requested()) return;
     for (int tt = 1; tt < nt; ++tt)
         for (size_t j = 0; j < kKeys; ++j) skeys[0][j] += skeys[tt][j];
     const double ns = static_cast<double>(n_sample * P);
@@ -725,7 +743,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
             }
             c.resize(nc);
         });
-    if (!err.ok()) return;
+    if (!err.ok() || stop_requested()) return;
     i64 direct = 0, count = 0;
     for (const auto& t : th) direct += t.n_points;
     for (const auto& c : tcand) count += static_cast<i64>(c.size());
@@ -744,7 +762,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
 template <class TA, bool NCL>
 void kattr_all_points(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, double* r_out,
                       std::int32_t* bin_out, InputError& err) {
-    const int nt = resolve_threads(n_threads);
+    const int nt = resolve_threads(n_threads, N);
     const i64 P = kattr_points_per_seq(cfg, L);
     for_each_sequence<TA, NCL>(a, N, L, cfg, nt, err, [](int) {}, [&](int, i64 i, SeqPoints& sp) {
         double* r = r_out + i * P;
@@ -782,7 +800,7 @@ inline u64 stream_key(double r) {
 template <class TA, bool NCL>
 void kattr_stream_keys(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_threads, i64* keys,
                        InputError& err) {
-    const int nt = resolve_threads(n_threads);
+    const int nt = resolve_threads(n_threads, N);
     // Thread 0 counts straight into `keys`; only the other threads need private
     // tables (8 MB each), merged afterwards (integer adds: order does not matter).
     std::vector<std::vector<i64>> tkeys(nt);
@@ -827,7 +845,7 @@ void kattr_stream_bin(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n_t
                       i64& n_points, std::vector<double>& cand_r, std::vector<std::int32_t>& cand_bin,
                       InputError& err) {
     if (B < 0) return;
-    const int nt = resolve_threads(n_threads);
+    const int nt = resolve_threads(n_threads, N);
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
     const u64 ub = static_cast<u64>(B);
     std::vector<KattrThreadHist> th(nt);
@@ -887,10 +905,41 @@ inline double kattr_global_cutoff(const double* r, i64 n, const KattrConfig& cfg
     return rr[static_cast<size_t>(m - 1)];
 }
 
+// Running window sums along one axis of an n x n FixedSum grid: for every
+// cell (i along the axis), out = sum of in over the offsets [lo, hi] whose
+// index is valid: periodic (mod n) or inside [vmin, vmax]. Integer adds and
+// subtractions: exact, O(n + width) per line. Periodic windows wider than n
+// count a cell once per time they cover it, as the direct sum would.
+// `at(line, i)` maps (line, position along the axis) to the grid index.
+template <class At>
+void window_sums_1d(const FixedSum* in, FixedSum* out, i64 n, i64 lo, i64 hi, bool periodic, i64 vmin, i64 vmax,
+                    At&& at) {
+    if (!periodic) {  // offsets beyond the grid add nothing: the same sums, O(n) per line
+        lo = std::max(lo, -n);
+        hi = std::min(hi, n);
+    }
+    auto valid = [&](i64 t) { return periodic || (t >= vmin && t <= vmax); };
+    auto wrap = [&](i64 t) { return periodic ? ((t % n) + n) % n : t; };
+    for (i64 line = 0; line < n; ++line) {
+        FixedSum acc;
+        for (i64 t = lo; t <= hi; ++t)
+            if (valid(t)) acc.merge(in[at(line, wrap(t))]);
+        out[at(line, 0)] = acc;
+        for (i64 i = 1; i < n; ++i) {
+            const i64 add = i + hi, drop = i - 1 + lo;
+            if (valid(add)) acc.merge(in[at(line, wrap(add))]);
+            if (valid(drop)) acc.sub(in[at(line, wrap(drop))]);
+            out[at(line, i)] = acc;
+        }
+    }
+}
+
 // Mass, prior and KLD from the exact histogram. Returns the KLD (NaN if empty).
 // paper: prior = boxcar mean over offsets [-(pb/2), (pb-1)/2], periodic along
 // phi' (rows), in-range bins only along theta; KL over every bin with P > 0.
 // acme: interior bins only, bin 0 never counts, as published.
+// The boxcar sums are running sums of the exact integer histogram: O(n^2), and
+// exact; the prior is that sum / total / count. 1 <= prior_bins <= 2 n + 1.
 inline double kattr_finish(const FixedSum* hist, const KattrConfig& cfg, int prior_bins, double* mass,
                            double* prior) {
     const i64 n = cfg.n_bins;
@@ -900,30 +949,29 @@ inline double kattr_finish(const FixedSum* hist, const KattrConfig& cfg, int pri
     for (i64 j = 0; j < n * n; ++j) mass[j] = total > 0 ? hist[j].value() / total : 0.0;
     const i64 lo = -(prior_bins / 2), hi = (prior_bins - 1) / 2;
     const double nan = std::numeric_limits<double>::quiet_NaN();
+    // paper: rows periodic, columns in [0, n); acme: both in [1, n - 1].
+    const bool periodic = !cfg.acme;
+    const i64 vmin = cfg.acme ? 1 : 0, vmax = n - 1;
+    std::vector<FixedSum> rows(static_cast<size_t>(n * n)), box(static_cast<size_t>(n * n));
+    // along phi' (row index i) for each column j, then along theta (column index j) for each row i
+    window_sums_1d(hist, rows.data(), n, lo, hi, periodic, vmin, vmax, [n](i64 j, i64 i) { return i * n + j; });
+    window_sums_1d(rows.data(), box.data(), n, lo, hi, false, vmin, vmax, [n](i64 i, i64 j) { return i * n + j; });
+    auto count = [&](i64 c, bool per) {
+        if (per) return hi - lo + 1;
+        const i64 a = std::max(c + lo, vmin), b = std::min(c + hi, vmax);
+        return b >= a ? b - a + 1 : i64(0);
+    };
     double kl = 0.0;
     for (i64 i = 0; i < n; ++i) {
+        const i64 ci = count(i, periodic);
         for (i64 j = 0; j < n; ++j) {
             const bool interior = i >= 1 && i <= n - 2 && j >= 1 && j <= n - 2;
             if (cfg.acme && !interior) {
                 prior[i * n + j] = nan;
                 continue;
             }
-            double acc = 0.0;
-            i64 cnt = 0;
-            for (i64 a = lo; a <= hi; ++a) {
-                for (i64 b = lo; b <= hi; ++b) {
-                    i64 ii = i + a, jj = j + b;
-                    if (cfg.acme) {
-                        if (!(ii > 0 && ii < n && jj > 0 && jj < n)) continue;
-                    } else {
-                        if (jj < 0 || jj >= n) continue;
-                        ii = ((ii % n) + n) % n;
-                    }
-                    acc += mass[ii * n + jj];
-                    ++cnt;
-                }
-            }
-            const double q = cnt ? acc / static_cast<double>(cnt) : 0.0;
+            const i64 cnt = ci * count(j, false);
+            const double q = (cnt && total > 0) ? box[i * n + j].value() / total / static_cast<double>(cnt) : 0.0;
             prior[i * n + j] = q;
             const double p = mass[i * n + j];
             if (p > 0 && q > 0) kl += p * std::log(p / q);

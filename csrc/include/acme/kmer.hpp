@@ -15,24 +15,6 @@ struct KmerCounts {
     InputError error;
 };
 
-// Count every k-mer of codes[b..e] (inclusive) that has no N, into counts.
-inline void count_kmers(const std::int8_t* codes, i64 b, i64 e, int k, i64* counts) {
-    const u64 mask = (k == 32) ? ~u64(0) : ((u64(1) << (2 * k)) - 1);
-    u64 idx = 0;
-    int valid = 0;  // length of the current N-free run, capped at k
-    for (i64 l = b; l <= e; ++l) {
-        const int c = codes[l];
-        if (c < 0) {
-            valid = 0;
-            idx = 0;
-            continue;
-        }
-        idx = ((idx << 2) | static_cast<u64>(c)) & mask;
-        if (valid < k) ++valid;
-        if (valid == k) ++counts[idx];
-    }
-}
-
 // Attributed intervals of one sequence from its scores s[L] (SPEC 2.2-2.5):
 // positions with s > quantile, runs extended by `buffer` on the 3' end, merged
 // when they touch, kept when at least k long. `scratch` has room for L values.
@@ -70,59 +52,126 @@ double for_each_interval(const double* s2, i64 L, double quantile, i64 buffer, i
     return cut;
 }
 
+// Squared scores of one sequence into s[L] (see load_norms2); a float64
+// sequence whose squares over- or underflow is rescaled first (exact, see
+// rescale_copy). Returns the power of two the scores were divided by (0 when
+// not rescaled), or kNoRescale on non-finite input (bad_pos/bad_val set).
+template <class TA, bool NCL>
+int load_scores2(const TA* a, i64 L, double* s, std::vector<double>& rbuf, i64& bad_pos, double& bad_val) {
+    if (!load_norms2<TA, NCL>(a, L, s, bad_pos, bad_val)) return kNoRescale;
+    if constexpr (std::is_same_v<TA, double>) {
+        if (squares_out_of_range(s, L)) {
+            const int e = rescale_copy(a, L, rbuf);
+            if (e != kNoRescale) {
+                load_norms2<double, NCL>(rbuf.data(), L, s, bad_pos, bad_val);
+                return e;
+            }
+        }
+    }
+    return 0;
+}
+
+// Above this many k-mers the count tables are shared by all threads (atomic
+// adds, exact for integers) instead of one private table per thread: with
+// k >= 9 a private table per thread would cost more memory, and more time to
+// zero and merge, than the counting itself.
+constexpr size_t kPrivateKmerTable = size_t(1) << 16;
+
+template <bool Atomic>
+inline void bump(i64* counts, u64 idx) {
+    if constexpr (Atomic) {
+#pragma omp atomic
+        ++counts[idx];
+    } else {
+        ++counts[idx];
+    }
+}
+
+// Count every k-mer of codes[b..e] (inclusive) that has no N, into counts.
+template <bool Atomic>
+inline void count_kmers_t(const std::int8_t* codes, i64 b, i64 e, int k, i64* counts) {
+    const u64 mask = (k == 32) ? ~u64(0) : ((u64(1) << (2 * k)) - 1);
+    u64 idx = 0;
+    int valid = 0;
+    for (i64 l = b; l <= e; ++l) {
+        const int c = codes[l];
+        if (c < 0) {
+            valid = 0;
+            idx = 0;
+            continue;
+        }
+        idx = ((idx << 2) | static_cast<u64>(c)) & mask;
+        if (valid < k) ++valid;
+        if (valid == k) bump<Atomic>(counts, idx);
+    }
+}
+
 // x: (N, L, 4) or (N, 4, L) one-hot (any numeric type, rows of zeros are N).
 // a: attributions of the same layout, or nullptr for the prior only.
+// buffer > L - 1 is the same as L - 1 (a run cannot extend past the sequence).
 template <class TX, class TA, bool NCL>
 KmerCounts kmer_count(const TX* x, const TA* a, i64 N, i64 L, int k, double quantile, i64 buffer,
                       bool want_prior, int n_threads) {
     const size_t nk = size_t(1) << (2 * k);
-    const int nt = resolve_threads(n_threads);
+    const int nt = resolve_threads(n_threads, N);
+    buffer = std::min(buffer, L - 1);
+    const bool shared = nk > kPrivateKmerTable;
     KmerCounts out;
     out.counts.assign(a ? nk : 0, 0);
     out.prior.assign(want_prior ? nk : 0, 0);
     std::vector<std::vector<i64>> t_counts(nt), t_prior(nt);
     std::vector<i64> t_nint(nt, 0), t_nnuc(nt, 0);
     std::vector<InputError> t_err(nt);
+    struct Scratch {
+        std::vector<std::int8_t> codes;
+        std::vector<double> s, scratch, scratch2, scratch3, rbuf;
+        std::vector<std::uint8_t> mask;
+    };
+    std::vector<Scratch> tw(nt);
 
-#pragma omp parallel num_threads(nt)
-    {
-        const int tid = thread_id();
-        std::vector<i64>& counts = t_counts[tid];
-        std::vector<i64>& prior = t_prior[tid];
-        if (a) counts.assign(nk, 0);
-        if (want_prior) prior.assign(nk, 0);
-        std::vector<std::int8_t> codes(static_cast<size_t>(L));
-        std::vector<double> s(a ? L : 0), scratch(a ? L : 0), scratch2(a ? L : 0), scratch3(a ? L : 0);
-        std::vector<std::uint8_t> mask(a ? L : 0);
-        InputError& err = t_err[tid];
-        i64 nint = 0, nnuc = 0;
-
-#pragma omp for schedule(dynamic, 16)
-        for (i64 i = 0; i < N; ++i) {
-            i64 bad = 0;
-            if (!load_codes<TX, NCL>(x + i * L * 4, L, codes.data(), bad)) {
-                err.record(InputError::not_one_hot, i, bad, 0.0);
-                continue;
+    parallel_for(
+        nt, N, 16,
+        [&](int tid) {
+            Scratch& w = tw[tid];
+            if (!shared) {
+                if (a) t_counts[tid].assign(nk, 0);
+                if (want_prior) t_prior[tid].assign(nk, 0);
             }
-            if (want_prior) count_kmers(codes.data(), 0, L - 1, k, prior.data());
-            if (!a) continue;
+            w.codes.resize(static_cast<size_t>(L));
+            if (a) {
+                for (auto* v : {&w.s, &w.scratch, &w.scratch2, &w.scratch3}) v->resize(static_cast<size_t>(L));
+                w.mask.resize(static_cast<size_t>(L));
+            }
+        },
+        [&](int tid, i64 i) {
+            Scratch& w = tw[tid];
+            i64* counts = shared ? out.counts.data() : t_counts[tid].data();
+            i64* prior = shared ? out.prior.data() : t_prior[tid].data();
+            auto count = [&](i64 b, i64 e, i64* table) {
+                if (shared) count_kmers_t<true>(w.codes.data(), b, e, k, table);
+                else count_kmers_t<false>(w.codes.data(), b, e, k, table);
+            };
+            i64 bad = 0;
+            if (!load_codes<TX, NCL>(x + i * L * 4, L, w.codes.data(), bad)) {
+                t_err[tid].record(InputError::not_one_hot, i, bad, 0.0);
+                return;
+            }
+            if (want_prior) count(0, L - 1, prior);
+            if (!a) return;
             double bad_val = 0.0;
-            if (!load_norms2<TA, NCL>(a + i * L * 4, L, s.data(), bad, bad_val)) {
-                err.record(InputError::not_finite, i, bad, bad_val);
-                continue;
+            if (load_scores2<TA, NCL>(a + i * L * 4, L, w.s.data(), w.rbuf, bad, bad_val) == kNoRescale) {
+                t_err[tid].record(InputError::not_finite, i, bad, bad_val);
+                return;
             }
             for_each_interval(
-                s.data(), L, quantile, buffer, k, scratch.data(), mask.data(),
+                w.s.data(), L, quantile, buffer, k, w.scratch.data(), w.mask.data(),
                 [&](i64 b, i64 e) {
-                    ++nint;
-                    nnuc += e - b + 1;
-                    count_kmers(codes.data(), b, e, k, counts.data());
+                    ++t_nint[tid];
+                    t_nnuc[tid] += e - b + 1;
+                    count(b, e, counts);
                 },
-                scratch2.data(), scratch3.data());
-        }
-        t_nint[tid] = nint;
-        t_nnuc[tid] = nnuc;
-    }
+                w.scratch2.data(), w.scratch3.data());
+        });
     // Integer reduction: exact, independent of the thread count.
     for (int t = 0; t < nt; ++t) {
         out.error.merge(t_err[t]);
@@ -147,32 +196,55 @@ struct KmerIntervals {
 template <class TA, bool NCL>
 KmerIntervals kmer_intervals(const TA* a, i64 N, i64 L, int k, double quantile, i64 buffer, bool gauge,
                              int n_threads) {
-    const int nt = resolve_threads(n_threads);
+    const int nt = resolve_threads(n_threads, N);
+    buffer = std::min(buffer, L - 1);
     KmerIntervals out;
     out.cutoff.assign(static_cast<size_t>(N), 0.0);
     std::vector<std::vector<std::array<i64, 3>>> per_seq(static_cast<size_t>(N));
     std::vector<InputError> terr(nt);
-#pragma omp parallel num_threads(nt)
-    {
-        const int tid = thread_id();
-        std::vector<double> g(static_cast<size_t>(L) * 4), s(L), scratch(L);
-        std::vector<std::uint8_t> mask(L);
-#pragma omp for schedule(dynamic, 16)
-        for (i64 i = 0; i < N; ++i) {
+    struct Scratch {
+        std::vector<double> g, s, scratch, rbuf;
+        std::vector<std::uint8_t> mask;
+    };
+    std::vector<Scratch> tw(nt);
+    parallel_for(
+        nt, N, 16,
+        [&](int tid) {
+            Scratch& w = tw[tid];
+            w.g.resize(static_cast<size_t>(L) * 4);
+            for (auto* v : {&w.s, &w.scratch}) v->resize(static_cast<size_t>(L));
+            w.mask.resize(static_cast<size_t>(L));
+        },
+        [&](int tid, i64 i) {
+            Scratch& w = tw[tid];
             i64 bad = 0;
             double bad_val = 0.0;
-            if (!load_gauge<TA, NCL>(a + i * L * 4, L, g.data(), bad, bad_val, gauge)) {
+            const TA* ai = a + i * L * 4;
+            if (!load_gauge<TA, NCL>(ai, L, w.g.data(), bad, bad_val, gauge)) {
                 terr[tid].record(InputError::not_finite, i, bad, bad_val);
-                continue;
+                return;
             }
-            for (i64 l = 0; l < L; ++l) {
-                const double* v = &g[l * 4];
-                s[l] = v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
+            auto squares = [&]() {
+                for (i64 l = 0; l < L; ++l) {
+                    const double* v = &w.g[l * 4];
+                    w.s[l] = v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
+                }
+            };
+            squares();
+            int e = 0;  // scores divided by 2^e (see rescale_copy)
+            if (squares_out_of_range(w.s.data(), L)) {
+                e = rescale_copy(ai, L, w.rbuf);
+                if (e != kNoRescale) {
+                    load_gauge<double, NCL>(w.rbuf.data(), L, w.g.data(), bad, bad_val, gauge);
+                    squares();
+                } else {
+                    e = 0;
+                }
             }
-            out.cutoff[i] = for_each_interval(s.data(), L, quantile, buffer, k, scratch.data(), mask.data(),
-                                              [&](i64 b, i64 e) { per_seq[i].push_back({i, b, e}); });
-        }
-    }
+            const double cut = for_each_interval(w.s.data(), L, quantile, buffer, k, w.scratch.data(),
+                                                 w.mask.data(), [&](i64 b, i64 e2) { per_seq[i].push_back({i, b, e2}); });
+            out.cutoff[i] = std::ldexp(cut, e);
+        });
     for (int t = 0; t < nt; ++t) out.error.merge(terr[t]);
     for (auto& v : per_seq)
         for (auto& t : v) {
