@@ -76,6 +76,8 @@ def available_memory() -> int | None:
 
 
 def _gib(n: float) -> str:
+    if n >= 2**80:
+        return f"{int(n) >> 30:.3g} GiB"
     return f"{n / 2**30:.2f} GiB" if n >= 2**28 else f"{n / 2**20:.0f} MiB"
 
 

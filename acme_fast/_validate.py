@@ -32,7 +32,7 @@ def check_layout(layout: Any) -> bool:
 
 def check_preset(preset: Any) -> bool:
     """Return True for the "acme" preset, False for "paper"."""
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise ValueError(f"preset: expected 'paper' or 'acme', got {preset!r}")
     return preset == "acme"
 

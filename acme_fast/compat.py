@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._limits import check_memory, kattr_hist_bytes
 from ._validate import (
     as_attr,
     as_onehot,
@@ -404,7 +405,7 @@ def process_attribution_map(saliency_map_raw: Any, k: int = 3) -> np.ndarray:
     ----------
     saliency_map_raw : array_like, shape (N, L, 4), float32 or float64
         Raw attribution maps.
-    k : int >= 1
+    k : int, 1..L
         Number of terms of the forward, wrap-around window sum
         ``W[l] = A[l] + A[(l+1) mod L] + ... + A[(l+k-1) mod L]``.
 
@@ -423,6 +424,8 @@ def process_attribution_map(saliency_map_raw: Any, k: int = 3) -> np.ndarray:
     k = check_int("k", k, 1)
     a = as_attr(saliency_map_raw, False, "saliency_map_raw").astype(np.float64)
     L = a.shape[1]
+    if k > L:  # as kattr_kld(preset="acme") bounds its window: a longer window wraps onto itself
+        raise ValueError(f"k: expected an integer in 1..L = 1..{L} (the window wraps around the sequence), got {k}")
     bad = ~np.isfinite(a)
     if bad.any():
         i, l, _ = first_bad(bad)
@@ -491,7 +494,10 @@ def spherical_coordinates_process_2_trad(saliency_map_raw_s: Any, X: Any, mask: 
     if isinstance(saliency_map_raw_s, np.ndarray) and saliency_map_raw_s.ndim == 3:
         saliency_map_raw_s = [saliency_map_raw_s]
     maps = list(saliency_map_raw_s)
-    xshape = np.shape(X)
+    try:
+        xshape = np.shape(X)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"X: expected a regular 3-D array (N, L, 4) ({exc})") from None
     if len(xshape) != 3:
         raise ValueError(f"X: expected a 3-D array (N, L, 4), got shape {xshape}")
     if isinstance(radius_count_cutoff, bool) or not isinstance(radius_count_cutoff, numbers.Real):
@@ -499,9 +505,10 @@ def spherical_coordinates_process_2_trad(saliency_map_raw_s: Any, X: Any, mask: 
                         f"{type(radius_count_cutoff).__name__} {radius_count_cutoff!r}")
     if not (0 <= radius_count_cutoff < np.inf):
         raise ValueError(f"radius_count_cutoff: expected a finite number >= 0, got {radius_count_cutoff!r}")
-    radius_count = int(radius_count_cutoff * np.prod(xshape) / 4)
     N, L = xshape[0], xshape[1]
     size = N * L
+    count = radius_count_cutoff * float(np.prod(xshape)) / 4
+    radius_count = int(count) if count <= size else size + 1
     if radius_count > size:
         raise ValueError(f"radius_count_cutoff: {radius_count_cutoff!r} gives {radius_count} points, "
                          f"more than the {size} positions")
@@ -566,8 +573,9 @@ def initialize_integration_2(box_length: float) -> tuple[float, float, float, in
     Differences from the reference: no global ``volume_border_correction`` is set.
     """
     if isinstance(box_length, bool) or not isinstance(box_length, numbers.Real) \
-            or not (0 < box_length <= PI):
-        raise ValueError(f"box_length: expected a bin width in radians in (0, {PI}], got {box_length!r}")
+            or not (PI / 46340 <= box_length <= PI):
+        raise ValueError(f"box_length: expected a bin width in radians in [{PI / 46340:.3g}, {PI}] (at most 46340 "
+                         f"bins per angle), got {box_length!r}")
     LIM = PI
     box_volume = box_length * box_length
     n_bins = int(LIM / box_length)
@@ -605,17 +613,27 @@ def calculate_entropy_2(phi_1_s: Sequence[Any], phi_2_s: Sequence[Any], r_s: Seq
     number of maps is ``len(phi_1_s)`` (not the global ``N_EXP``); NaN or negative angles
     raise ``ValueError`` (the reference crashed or wrapped the index).
     """
-    n_bins = check_int("n_bins", n_bins, 1)
+    n_bins = check_int("n_bins", n_bins, 1, 46340)  # n_bins**2 bins must fit a 32-bit index
+    check_memory(kattr_hist_bytes(n_bins, 1), "n_bins", f"n_bins={n_bins} gives {n_bins}x{n_bins} bins; the histogram",
+                 "use fewer bins (a larger box_length)")
     prior_range = check_int("prior_range", prior_range, 1)
+    prior_range = min(prior_range, n_bins)  # a wider window covers every bin already: the same prior
     if isinstance(box_length, bool) or not isinstance(box_length, numbers.Real) or not (box_length > 0):
         raise ValueError(f"box_length: expected a number > 0, got {box_length!r}")
+    for name, v in (("phi_1_s", phi_1_s), ("phi_2_s", phi_2_s), ("r_s", r_s)):
+        if isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or not hasattr(v, "__getitem__"):
+            raise TypeError(f"{name}: expected a list of 1-D arrays (one per map), got {type(v).__name__}")
     if not (len(phi_1_s) == len(phi_2_s) == len(r_s)):
         raise ValueError("phi_1_s, phi_2_s, r_s: expected lists of the same length")
     out: list[np.float64] = []
     for s in range(len(phi_1_s)):
-        p1 = np.asarray(phi_1_s[s], dtype=np.float64).ravel()
-        p2 = np.asarray(phi_2_s[s], dtype=np.float64).ravel()
-        r = np.asarray(r_s[s], dtype=np.float64).ravel()
+        arrs = []
+        for name, v in (("phi_1_s", phi_1_s), ("phi_2_s", phi_2_s), ("r_s", r_s)):
+            try:
+                arrs.append(np.asarray(v[s], dtype=np.float64).ravel())
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name}[{s}]: expected a 1-D array of numbers ({exc})") from None
+        p1, p2, r = arrs
         if not (p1.size == p2.size == r.size):
             raise ValueError(f"phi_1_s[{s}], phi_2_s[{s}], r_s[{s}]: expected the same length")
         if p1.size == 0:
@@ -623,6 +641,8 @@ def calculate_entropy_2(phi_1_s: Sequence[Any], phi_2_s: Sequence[Any], r_s: Seq
             continue
         if not (np.isfinite(p1).all() and np.isfinite(p2).all()):
             raise ValueError(f"phi_1_s[{s}], phi_2_s[{s}]: expected finite angles")
+        if not (np.isfinite(r).all() and (np.abs(r) < 2.0**48).all()):
+            raise ValueError(f"r_s[{s}]: expected finite radii below 2**48 (their squares are the weights)")
         with np.errstate(invalid="ignore", over="ignore"):
             k = np.minimum((p1 / box_length).astype(np.int64), n_bins - 1)
             l_ = np.minimum((p2 / box_length).astype(np.int64), n_bins - 1)

@@ -20,6 +20,7 @@ from ._validate import (
     check_threads,
     first_bad,
     raise_kernel_error,
+    seq_len,
 )
 
 __all__ = ["groundtruth_scores"]
@@ -73,6 +74,8 @@ def groundtruth_scores(x: Any, attr: Any, x_model: Any, *, threshold: float = 0.
     m = np.ascontiguousarray(m, dtype=np.float64)
     threshold = check_real("threshold", threshold)
     top_k = check_int("top_k", top_k, 1)
+    # more than L noise positions never exist: any top_k > L gives SNR 0 everywhere, as L + 1 does
+    top_k = min(top_k, seq_len(xa, ncl) + 1)
     # The kernel checks x_model (finite, in [0, 1]) in the pass that reads it.
     out = _core.groundtruth(xa, aa, m, threshold, top_k, ncl, check_threads(n_threads))
     err = out["error"]

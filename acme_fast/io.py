@@ -251,7 +251,10 @@ def _read_header(fp: Any, version: tuple) -> tuple:
 def _why(exc: BaseException) -> str:
     """One line: the exception's type and its first line."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    first = text[0] if text else ""
+    if len(first) > 160:
+        first = first[:157] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _check_numeric(label: str, dtype: np.dtype) -> None:
@@ -637,7 +640,11 @@ class ArraySource:
                 arr = source  # h5py.Dataset, zarr.Array, ...: read lazily
                 self.format = type(source).__module__.split(".")[0]
             else:
-                arr = np.asarray(source)
+                try:
+                    arr = np.asarray(source)
+                except ValueError as exc:  # ragged nested lists
+                    raise ValueError(f"{name}: expected a regular 3-D array, got nested sequences of unequal lengths "
+                                     f"({exc})") from None
             self._reader = _SliceReader(arr)
         arr = self._reader.arr if isinstance(self._reader, _SliceReader) else None
         if isinstance(self._reader, _ZipStreamReader):
@@ -861,7 +868,7 @@ def check_pair(x: ArraySource, attr: ArraySource) -> None:
         if x.length != attr.length:
             what.append(f"L: {x.length} vs {attr.length}")
         raise ValueError(
-            f"{attr.label} has shape {_shape_str(attr.shape)} but {x.label} has shape {_shape_str(x.shape)}; "
+            f"{attr.label}: has shape {_shape_str(attr.shape)} but {x.label} has shape {_shape_str(x.shape)}; "
             f"expected the same number of sequences and length ({', '.join(what)})"
         )
 

@@ -30,6 +30,7 @@ __all__ = ["kattr_kld", "KattrAccumulator", "gauge_correct"]
 
 PI_ACME = 3.1416  # the constant of the published code
 _WEIGHTS = {"r2": 0, "none": 1, "inv_r2": 2}
+_MAX_BINS = 46340  # n_bins**2 < 2**31
 _SCOPES = ("sequence", "global")
 
 
@@ -78,7 +79,7 @@ class _KattrParams:
         self.quantile = check_quantile(quantile)
         if threshold_scope is None:
             threshold_scope = "global" if self.acme else "sequence"
-        if threshold_scope not in _SCOPES:
+        if not isinstance(threshold_scope, str) or threshold_scope not in _SCOPES:
             raise ValueError(f"threshold_scope: expected 'sequence', 'global' or None, got {threshold_scope!r}")
         self.threshold_scope = threshold_scope
         if isinstance(bin_width, bool) or not isinstance(bin_width, numbers.Real):
@@ -86,7 +87,11 @@ class _KattrParams:
         if not (0.0 < float(bin_width) < math.pi):
             raise ValueError(f"bin_width: expected a width in radians in (0, pi), got {bin_width!r}")
         self.bin_width = float(bin_width)
-        self.n_bins = int((PI_ACME if self.acme else math.pi) / self.bin_width)
+        n_bins = (PI_ACME if self.acme else math.pi) / self.bin_width
+        if not n_bins <= _MAX_BINS:  # bin indices are 32-bit; memory runs out long before anyway
+            raise ValueError(f"bin_width: expected a width of at least {math.pi / _MAX_BINS:.3g} radians (at most "
+                             f"{_MAX_BINS} bins per angle), got {bin_width!r}")
+        self.n_bins = int(n_bins)
         if prior_bins is None:
             prior_bins = 6 if self.acme else 5
         # A boxcar wider than twice the grid only repeats bins: bounded by the bins.
@@ -95,7 +100,7 @@ class _KattrParams:
             raise ValueError(f"prior_bins: expected an integer in 1..{hi} (2 n_bins + 1; bin_width={self.bin_width:g} "
                              f"gives n_bins = {self.n_bins} per angle), got {prior_bins}")
         self.prior_bins = check_int("prior_bins", prior_bins, 1, hi)
-        if weight not in _WEIGHTS:
+        if not isinstance(weight, str) or weight not in _WEIGHTS:
             raise ValueError(f"weight: expected one of {sorted(_WEIGHTS)}, got {weight!r}")
         self.weight = weight
         self.ncl = check_layout(layout)

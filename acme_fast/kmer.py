@@ -173,8 +173,10 @@ class KmerAccumulator:
         check_same_shape(xa, aa)
         L = seq_len(xa, self.ncl)
         _check_k_len(self.k, L)
+        # a run cannot extend past the sequence: a buffer beyond L - 1 is L - 1 (and fits the kernel's int64)
+        buffer = min(self.buffer, L - 1)
         with out_of_memory("k", _KMER_FIX):
-            out = _core.kmer_count(xa, aa, self.k, self.quantile, self.buffer, self.prior is None,
+            out = _core.kmer_count(xa, aa, self.k, self.quantile, buffer, self.prior is None,
                                    self.ncl, self.n_threads)
         raise_kernel_error(out["error"], xa, self.ncl)
         self.counts += out["counts"]

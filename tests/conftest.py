@@ -71,3 +71,24 @@ def run_python(code: str) -> None:
     installed package is imported (from the repository root, the uncompiled source tree would be)."""
     with tempfile.TemporaryDirectory() as d:
         subprocess.run([sys.executable, "-c", code], check=True, cwd=d)
+
+
+def run_isolated(code: str, timeout: float = 60.0, *, args: tuple = (), env: dict | None = None,
+                 cwd: str | None = None) -> subprocess.CompletedProcess:
+    """Run code in a fresh interpreter (outside the repository) with a timeout, so that a call
+    that could crash or hang fails the test instead of killing the test run.
+
+    Fails the test if the interpreter was killed by a signal (segfault, abort) or ran past
+    ``timeout``; returns the finished process (stdout/stderr as text) otherwise.
+    """
+    import os
+
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
+                               cwd=cwd or d, env=None if env is None else {**os.environ, **env})
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"hang: the call did not finish within {timeout} s\n{code}\n{exc.stderr or ''}")
+    if p.returncode < 0:
+        pytest.fail(f"killed by signal {-p.returncode}\n{code}\nstderr:\n{p.stderr[-3000:]}")
+    return p

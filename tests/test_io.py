@@ -254,7 +254,7 @@ def test_pair_mismatch_names_both_files(tmp_path, data):
     pa = _save(tmp_path / "attr.npy", a[:20])
     pl = _save(tmp_path / "short.npy", a[:, :30])
     with ArraySource(px, name="x") as sx, ArraySource(pa) as sa, ArraySource(pl) as sl:
-        with pytest.raises(ValueError, match=r"attr file '.*attr\.npy' has shape \(20, 40, 4\) but x file "
+        with pytest.raises(ValueError, match=r"attr file '.*attr\.npy': has shape \(20, 40, 4\) but x file "
                                              r"'.*seqs\.npy' has shape \(23, 40, 4\).*N: 23 vs 20"):
             check_pair(sx, sa)
         with pytest.raises(ValueError, match=r"short\.npy' has shape \(23, 30, 4\).*L: 40 vs 30"):

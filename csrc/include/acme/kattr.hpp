@@ -152,8 +152,8 @@ struct SeqPoints {
             // Finite float64 input whose squares overflow (total is inf) or
             // underflow (tiny total): the same sequence scaled by a power of
             // two gives the same normalised map, exactly (see rescale_copy).
-            // (total == 0: every position is 0 after gauge correction, nothing to rescale.)
-            if (!rescaled && (!(total <= kTotalHi) || (total > 0.0 && total < kTotalLo))) {
+            // (A total of 0 may be underflow too; an all-zero sequence is not copied.)
+            if (!rescaled && (!(total <= kTotalHi) || total < kTotalLo)) {
                 if (rescale_copy(a, L, rbuf) != kNoRescale) {
                     std::vector<double> tmp;
                     tmp.swap(rbuf);  // the nested call must not write the buffer it reads
