@@ -42,6 +42,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'acme_fast' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    # the lazily loaded names too (score_model, score_models, ...), for tab completion and help
+    return sorted(set(globals()) | set(_LAZY_ATTRS) | set(_LAZY_MODULES))
+
+
 def max_threads() -> int:
     """Threads the kernels use when ``n_threads=None``."""
     return int(_core.max_threads(0))

@@ -180,6 +180,24 @@ _KIND_WEIGHT_OVERFLOW = 3
 KIND_NOT_PROBABILITY = 4  # groundtruth: x_model outside [0, 1]; the caller words it
 
 
+def _onehot_hint(row: Any, xname: str) -> str:
+    """How to fix a row that is almost one-hot (soft, scaled) or probabilities."""
+    if row is None:
+        return ""
+    r = np.asarray(row, dtype=np.float64)
+    if not np.isfinite(r).all() or (r < 0).any():
+        return ""
+    nz = r[r != 0]
+    if nz.size == 1 and 0 < nz[0] < 1:
+        return (f"; it looks like a scaled one-hot array: pass ({xname} > 0) or divide each row by its largest "
+                "value")
+    if nz.size > 1 and (r <= 1).all() and abs(r.sum() - 1.0) < 0.05:
+        return (f"; the rows look like base probabilities (a soft one-hot): round them with "
+                f"np.eye(4)[{xname}.argmax(-1)] (keep all-zero rows as N), or, if they are the probabilities the "
+                "sequences were sampled from, pass them as x_model (--ground-truth)")
+    return ""
+
+
 def raise_kernel_error(err: tuple | None, x: np.ndarray | None = None, ncl: bool = False,
                        xname: str = "x", aname: str = "attr") -> None:
     """Turn a kernel's (kind, sequence, position, value) report into an exception."""
@@ -195,7 +213,7 @@ def raise_kernel_error(err: tuple | None, x: np.ndarray | None = None, ncl: bool
                 row = row.astype(np.int64)
         raise ValueError(
             f"{xname}: expected one-hot rows (one 1 and three 0s, or all zeros for an unknown base N); "
-            f"sequence {seq}, position {pos} is {None if row is None else row.tolist()}"
+            f"sequence {seq}, position {pos} is {None if row is None else row.tolist()}{_onehot_hint(row, xname)}"
         )
     if kind == _KIND_NOT_FINITE:
         raise ValueError(

@@ -149,7 +149,55 @@ def _wrap_saved_model(path: Path) -> Any:
     return keras.Model(inp, layer(inp), name=f"saved_model_{path.name}")
 
 
-def load_model(model: Any, *, builder: Callable[[], Any] | None = None, compile: bool = False) -> Any:
+def check_model_path(model: Any, builder: Any = None, builder_kwargs: dict[str, Any] | None = None
+                     ) -> tuple[str, Path | None, Callable | None]:
+    """Everything about a model argument that can be checked before TensorFlow starts.
+
+    Returns ``(kind, path, builder)``: kind is ``"object"`` (a model in memory), ``"savedmodel"``,
+    ``"weights"`` (with the resolved builder), ``"shipped"`` (a weights file named like the paper's
+    models: the architecture comes from its name) or ``"full"`` (a whole-model file).
+    Raises the errors of :func:`load_model`.
+    """
+    from ._builder import ARCHITECTURES, resolve_builder, shipped_architecture
+
+    build = resolve_builder(builder, builder_kwargs, name="builder")
+    if not isinstance(model, (str, os.PathLike)):
+        return "object", None, build
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"model: no such file or directory: {str(path)!r}")
+    if path.is_dir():
+        if not (path / "saved_model.pb").exists():
+            raise ValueError(
+                f"model: the directory {str(path)!r} is not a SavedModel (no saved_model.pb in it); "
+                "expected a .keras file, an .h5 file or a SavedModel directory"
+            )
+        return "savedmodel", path, build
+    name = path.name.lower()
+    is_weights = name.endswith(".weights.h5")
+    is_h5 = name.endswith((".h5", ".hdf5"))
+    is_keras = name.endswith(".keras")
+    if not (is_h5 or is_keras):
+        raise ValueError(
+            f"model: unsupported file {str(path)!r}; expected a .keras file, a full-model .h5, "
+            "a SavedModel directory, or a weights file (.h5, .weights.h5) with a builder"
+        )
+    if build is not None:
+        return "weights", path, build
+    if is_weights or (is_h5 and not _h5_is_full_model(path)):
+        if shipped_architecture(path) is not None:
+            return "shipped", path, None
+        raise ValueError(
+            f"model: {str(path)!r} holds weights only (no model architecture); name the function that builds "
+            f"the architecture: builder='MODULE:FUNCTION', 'path/to/file.py:FUNCTION', a callable, or one of the "
+            f"package's architectures ({', '.join(ARCHITECTURES)}) with builder_kwargs "
+            f"(CLI: --builder, --builder-kwargs)"
+        )
+    return "full", path, None
+
+
+def load_model(model: Any, *, builder: Any = None, builder_kwargs: dict[str, Any] | None = None,
+               compile: bool = False) -> Any:
     """Load a Keras model from memory or disk.
 
     Parameters
@@ -163,11 +211,16 @@ def load_model(model: Any, *, builder: Callable[[], Any] | None = None, compile:
           tf.keras 2); its ``serve`` (or ``serving_default``) endpoint is wrapped in a Keras
           model with ``keras.layers.TFSMLayer``;
         - a weights-only file (``.weights.h5``, or an ``.h5`` without a model config) together
-          with ``builder``.
-    builder : callable, optional
-        ``builder() -> keras.Model``: builds the (uncompiled) architecture; the weights are then
-        read with ``model.load_weights(path)``. When given, a ``.h5``/``.keras`` path is always
-        read as weights into ``builder()``.
+          with ``builder``; the paper's shipped files (``cnn_{deep,shallow}_{relu,exponential}_N.h5``)
+          are recognised by their names and need no builder.
+    builder : callable or str, optional
+        Builds the (uncompiled) architecture; the weights are then read with
+        ``model.load_weights(path)``. A callable, ``"MODULE:FUNCTION"``,
+        ``"path/to/file.py:FUNCTION"``, or a package architecture by name (``"cnn_deep"``,
+        ``"cnn_shallow"``, ``"base_cnn"``). When given, a ``.h5``/``.keras`` path is always
+        read as weights into ``builder(**builder_kwargs)``.
+    builder_kwargs : dict, optional
+        Keyword arguments of the builder (``{"activation": "exponential"}``).
     compile : bool
         Passed to ``keras.saving.load_model`` (the attributions never need a compiled model).
 
@@ -181,59 +234,40 @@ def load_model(model: Any, *, builder: Callable[[], Any] | None = None, compile:
         The path does not exist.
     ValueError
         A weights-only file without ``builder``, an unknown file type, a directory that is not a
-        SavedModel, or a file Keras cannot read.
+        SavedModel, a builder that cannot be found or imported, or a file Keras cannot read.
     TypeError
         ``model`` is neither a model nor a path, or ``builder`` is not callable / returns no model.
     """
+    kind, path, build = check_model_path(model, builder, builder_kwargs)
     tf, keras = _tf()
-    if _is_keras_model(model):
-        return model
-    if not isinstance(model, (str, os.PathLike)):
+    if kind == "object":
+        if _is_keras_model(model):
+            return model
         raise TypeError(
             f"model: expected a keras.Model or a path (.keras, .h5, .weights.h5, SavedModel directory), "
             f"got {type(model).__name__}"
         )
-    if builder is not None and not callable(builder):
-        raise TypeError(f"builder: expected a callable returning a keras.Model, got {type(builder).__name__}")
-    path = Path(model).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"model: no such file or directory: {str(path)!r}")
-    if path.is_dir():
-        if not (path / "saved_model.pb").exists():
-            raise ValueError(
-                f"model: the directory {str(path)!r} is not a SavedModel (no saved_model.pb in it); "
-                "expected a .keras file, an .h5 file or a SavedModel directory"
-            )
+    if kind == "savedmodel":
         return _wrap_saved_model(path)
+    if kind == "shipped":
+        from .zoo import load_shipped_model
 
-    name = path.name.lower()
-    is_weights = name.endswith(".weights.h5")
-    is_h5 = name.endswith((".h5", ".hdf5"))
-    is_keras = name.endswith(".keras")
-    if not (is_h5 or is_keras):
-        raise ValueError(
-            f"model: unsupported file {str(path)!r}; expected a .keras file, a full-model .h5, "
-            "a SavedModel directory, or a .weights.h5 file with builder=..."
-        )
-
-    if builder is not None:
-        net = builder()
+        return load_shipped_model(path)
+    if kind == "weights":
+        try:
+            net = build()
+        except Exception as exc:  # noqa: BLE001 - the user's builder: say so
+            raise ValueError(f"builder: calling it failed ({type(exc).__name__}: {exc})") from None
         if not _is_keras_model(net):
             raise TypeError(f"builder: expected it to return a keras.Model, it returned {type(net).__name__}")
         try:
             net.load_weights(str(path))
         except Exception as exc:  # noqa: BLE001 - re-raised with the path
             raise ValueError(
-                f"model: could not load the weights in {str(path)!r} into the model from builder() ({exc}); "
+                f"model: could not load the weights in {str(path)!r} into the model from the builder ({exc}); "
                 "the builder must build the same architecture (call it on an input or give it keras.Input)"
             ) from exc
         return net
-
-    if is_weights or (is_h5 and not _h5_is_full_model(path)):
-        raise ValueError(
-            f"model: {str(path)!r} holds weights only (no model architecture); pass builder=a function "
-            "returning the uncompiled model, e.g. load_model(path, builder=make_model)"
-        )
     try:
         return keras.saving.load_model(str(path), compile=compile)
     except Exception as exc:  # noqa: BLE001 - re-raised with the path

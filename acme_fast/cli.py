@@ -25,6 +25,28 @@ class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+def _show_progress(quiet: bool) -> bool:
+    """Progress bars only on a terminal (a log file gets the one-line summaries instead)."""
+    return not quiet and sys.stderr.isatty()
+
+
+def _quiet_tensorflow(quiet: bool) -> None:
+    """Before TensorFlow is imported: its C++ start-up lines (oneDNN, CPU features, absl) off, and
+    with -q its Python warnings too (AutoGraph's 'could not transform', retracing). A value the
+    user set in the environment wins."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "2")
+    os.environ.setdefault("AUTOGRAPH_VERBOSITY", "0")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3" if quiet else "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    if quiet:
+        warnings.filterwarnings("ignore", module=r"(tensorflow|keras)(\.|$)")
+
+
 def _cli_need(module: str, purpose: str, extra: str) -> Any:
     """need(), with the missing-package error as a CLI error (one line, exit 2)."""
     try:
@@ -67,7 +89,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"{len(MINIATURE['activations']) * len(MINIATURE['strategies'])} small CNNs "
         f"({' vs '.join(MINIATURE['activations'])} first layer x {' / '.join(MINIATURE['strategies'])}), "
         f"{epochs} epochs each; saliency maps of the positive test sequences scored without and with ground truth.")
-    res = paper_in_miniature(out, n=n, epochs=epochs, seed=args.seed, progress=not args.quiet, log=say)
+    res = paper_in_miniature(out, n=n, epochs=epochs, seed=args.seed, progress=_show_progress(args.quiet), log=say)
     sel = res.selection
     cols = [("auroc", "test AUROC"), ("kattr_kld_paper", "k-attr KLD"), ("kmer_kld_paper", "k-mer KLD"),
             ("gt_snr", "GT SNR"), ("gt_auroc", "GT AUROC")]
@@ -113,7 +135,7 @@ def _demo_kernels(args: argparse.Namespace) -> int:
     sets = {"focused": data.focused, "diffuse": data.diffuse}
     jobs = [(name, metric) for name in sets for metric in ("kmer", "kattr", "kattr_acme", "groundtruth")]
     rows: dict[str, dict[str, float]] = {name: {} for name in sets}
-    for name, metric in tqdm(jobs, desc="scoring", disable=args.quiet, leave=False):
+    for name, metric in tqdm(jobs, desc="scoring", disable=not _show_progress(args.quiet), leave=False):
         attr = sets[name]
         nt = args.threads
         if metric == "kmer":
@@ -159,6 +181,8 @@ def _table_columns(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _json_value(v: Any) -> Any:
+    if v is None or (type(v).__name__ == "NAType"):  # pandas' missing value (an Int64 rank)
+        return None
     if isinstance(v, float) and not math.isfinite(v):
         return None  # JSON has no NaN/Inf
     if hasattr(v, "item"):
@@ -196,6 +220,10 @@ def _score(args: argparse.Namespace) -> int:
         kw["k"] = args.k
     if args.quantile is not None:
         kw["quantile"] = args.quantile
+    from acme_fast.scoring import model_name
+
+    named = [model_name(a) for a in args.attr]  # NAME=PATH or PATH (named by the file name)
+    args.attr = [p for _, p in named]
     if len(set(args.attr)) != len(args.attr):
         dup = next(a for a in args.attr if args.attr.count(a) > 1)
         raise CLIError(f"ATTR: '{dup}' is given more than once")
@@ -241,9 +269,12 @@ def _score(args: argparse.Namespace) -> int:
             rows = []
             for path, shape in zip(args.attr, shapes):
                 res = score_stream(path, x_src, metrics=metrics, preset=args.preset, batch_size=args.batch_size,
-                                   progress=not args.quiet, dataset=args.dataset, layout=args.layout,
+                                   progress=_show_progress(args.quiet), dataset=args.dataset, layout=args.layout,
                                    n_threads=args.threads, allow_missing_chunks=amc, **kw)
-                rows.append(score_row(path, shape, res, preset=args.preset, layout=args.layout, **kw))
+                rows.append(score_row(path, shape, res, preset=args.preset, layout=args.layout,
+                                      model=dict((p, n) for n, p in named)[path], **kw))
+        for (name, _), row in zip(named, rows):
+            row["model"] = name
         if args.ground_truth is not None:
             from acme_fast.scoring import groundtruth_stream
 
@@ -252,7 +283,7 @@ def _score(args: argparse.Namespace) -> int:
                                               layout=args.layout, dataset=args.dataset,
                                               x_model_dataset=args.ground_truth_dataset, n_threads=args.threads,
                                               allow_missing_chunks=amc,
-                                              progress=not args.quiet))
+                                              progress=_show_progress(args.quiet)))
     _write_table(rows, out)
     if not args.quiet:
         print(f"acme-fast score: {len(rows)} row(s) written to {out} ({time.perf_counter() - t0:.1f} s)",
@@ -265,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="acme-fast",
         description="Consistency of attribution maps for genomic deep networks (acme_fast).",
     )
+    from acme_fast import __version__
+
+    p.add_argument("--version", action="version", version=f"acme-fast {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     d = sub.add_parser(
         "demo", help="the paper in miniature: generate, train small CNNs, attribute, score, rank (a few minutes)",
@@ -282,12 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--epochs", type=int, default=None, help="training epochs per model (default 20)")
     d.add_argument("--out", metavar="DIR", default=None,
                    help="folder for the table and figures (new or empty; default acme_demo, or the next free "
-                        "acme_demo_N)")
+                        "acme_demo_N); not with --kernels-only, which writes no files")
     d.add_argument("--length", type=int, default=None,
                    help="--kernels-only: sequence length, at least 75 (three 25-bp motif slots; default 200)")
     d.add_argument("--k", type=int, default=None,
                    help="--kernels-only: k-mer length (default 4: with 1000 sequences, longer k-mers are too sparse)")
-    d.add_argument("--seed", type=int, default=0)
+    # --out is refused with --kernels-only: that mode writes no files (it prints its table)
+    d.add_argument("--seed", type=int, default=0,
+                   help="random seed of the generated sequences, the models' initial weights and training (default 0)")
     d.add_argument("--threads", type=int, default=None, help="--kernels-only: threads (default: all cores)")
     d.add_argument("--quiet", "-q", action="store_true", help="no progress bars or timing line")
     d.set_defaults(func=_demo)
@@ -337,11 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # TensorFlow's C++ start-up chatter (oneDNN, CPU-feature and absl lines) drowns the output of the
-    # model commands; warnings and errors still show. A value the user set wins.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
+    # TensorFlow's start-up chatter (oneDNN, CPU-feature and absl lines, AutoGraph warnings)
+    # drowns the output of the model commands; errors still show. A value the user set wins.
+    _quiet_tensorflow(bool(getattr(args, "quiet", False)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -413,7 +449,15 @@ def _attribute(args: argparse.Namespace) -> int:
         from acme_fast import attribution as af_attr
     except ImportError as exc:
         raise CLIError(f"attribute needs TensorFlow: pip install 'acme_fast[tf]' ({exc})") from None
-    model = af_attr.load_model(args.model, builder=args.builder)
+    from acme_fast._builder import parse_builder_kwargs
+
+    try:
+        bkw = parse_builder_kwargs(args.builder_kwargs)
+        af_attr.check_model_path(args.model, args.builder, bkw)
+        model = af_attr.load_model(args.model, builder=args.builder, builder_kwargs=bkw)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        msg = str(exc)
+        raise CLIError(("--builder:" + msg[len("builder:"):]) if msg.startswith("builder:") else msg) from None
     method = _METHODS[args.method]
     name = args.dataset or args.method
     kind = out.suffix.lower()
@@ -432,7 +476,8 @@ def _attribute(args: argparse.Namespace) -> int:
         else:
             arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=x.shape)
         try:
-            with tqdm(total=x.shape[0], desc="attributions", unit="seq", disable=args.quiet, leave=False) as bar:
+            with tqdm(total=x.shape[0], desc="attributions", unit="seq", disable=not _show_progress(args.quiet),
+                      leave=False) as bar:
                 for start, ab in af_attr.iter_attributions(model, x, method=method, batch_size=args.batch_size,
                                                            layout=args.layout):
                     n = ab.shape[0]
@@ -483,7 +528,8 @@ def _select(args: argparse.Namespace) -> int:
     out = _check_output(args.output, args.force)
     if not Path(args.table).is_file():
         raise CLIError(f"TABLE: no such file: '{args.table}'")
-    cons = args.consistency[0] if len(args.consistency) == 1 else list(args.consistency)
+    cols = [c.strip() for v in args.consistency for c in v.split(",") if c.strip()]
+    cons = cols[0] if len(cols) == 1 else cols
     try:
         df = select_models(args.table, performance=args.performance, consistency=cons,
                            min_performance=args.min_performance, tolerance=args.tolerance,
@@ -508,7 +554,7 @@ def _save_figure(fig: Any, out: Path) -> None:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    out = _check_out(args.output, args.force, (".png", ".pdf"))
+    out = _check_out(args.output, args.force, (".png", ".pdf", ".svg"))
     try:
         import matplotlib
 
@@ -525,11 +571,11 @@ def _plot(args: argparse.Namespace) -> int:
         if kind == "kmer":
             res = score_stream(args.attr, args.seqs, metrics=("kmer",), k=args.k, preset=args.preset,
                                dataset=args.dataset, x_dataset=args.seqs_dataset, layout=args.layout,
-                               progress=not args.quiet)["kmer"]
+                               progress=_show_progress(args.quiet))["kmer"]
             fig = af_plot.plot_kmer_spectrum(res, top=args.top)
         else:
             res = score_stream(args.attr, metrics=("kattr",), preset=args.preset, dataset=args.dataset,
-                               layout=args.layout, progress=not args.quiet)["kattr"]
+                               layout=args.layout, progress=_show_progress(args.quiet))["kattr"]
             fig = af_plot.plot_kattr_density(res, log=args.log)
     elif kind == "logo":
         _check_pos("--index", args.index, 0)
@@ -565,6 +611,153 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_vector(path: str, dataset: str | None, opt: str) -> Any:
+    """A 1-D or 2-D array from .npy, .npz, .h5 or a text table (.txt/.csv/.tsv, one row per sequence)."""
+    import numpy as np
+
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"{opt}: no such file: '{path}'")
+    ext = p.suffix.lower()
+    try:
+        if ext == ".npy":
+            arr = np.load(p, allow_pickle=False)
+        elif ext == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                keys = list(z.files)
+                key = dataset or (keys[0] if len(keys) == 1 else None)
+                if key not in keys:
+                    raise CLIError(f"{opt}: '{path}' has arrays {keys}; name one with {opt}-dataset")
+                arr = z[key]
+        elif ext in (".h5", ".hdf5"):
+            h5py = _cli_need("h5py", f"{opt}: reading .h5", "io")
+            with h5py.File(p, "r") as f:
+                names: list[str] = []
+                f.visit(lambda n: names.append(n) if isinstance(f[n], h5py.Dataset) else None)
+                key = dataset or (names[0] if len(names) == 1 else None)
+                if key not in names:
+                    raise CLIError(f"{opt}: '{path}' has datasets {names}; name one with {opt}-dataset")
+                arr = f[key][()]
+        else:
+            delim = "," if ext == ".csv" else None
+            try:
+                arr = np.loadtxt(p, delimiter=delim, ndmin=1)
+            except ValueError:  # a header line
+                arr = np.loadtxt(p, delimiter=delim, ndmin=1, skiprows=1)
+    except CLIError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one line naming the file
+        raise CLIError(f"{opt}: could not read '{path}' ({type(exc).__name__}: {exc})") from None
+    arr = np.asarray(arr)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim not in (1, 2):
+        raise CLIError(f"{opt}: expected one value (or one row) per sequence, got shape {arr.shape} in '{path}'")
+    return arr
+
+
+def _score_models(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from acme_fast._builder import parse_builder_kwargs, resolve_builder
+    from acme_fast.io import check_onehot_dtype, open_source
+    from acme_fast.scoring import attribution_rows, model_name
+
+    t0 = time.perf_counter()
+    out = _check_output(args.output, args.force)
+    _check_pos("--batch-size", args.batch_size)
+    _check_pos("--k", args.k)
+    _check_pos("--window", args.window)
+    _check_threads(args.threads)
+    named = [model_name(m) for m in args.models]
+    names = [n for n, _ in named]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise CLIError(f"MODEL: two models are named '{dup}'; name them with NAME=PATH")
+    # Everything about the models that can be checked before TensorFlow starts.
+    try:
+        bkw = parse_builder_kwargs(args.builder_kwargs)
+        resolve_builder(args.builder, bkw, name="--builder")
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    for _, path in named:
+        if not Path(path).exists():
+            raise CLIError(f"MODEL: no such file or directory: '{path}'")
+    with open_source(args.seqs, args.seqs_dataset, args.layout, name="seqs") as src:
+        check_onehot_dtype(src)
+        x = src.read(0, src.n_sequences)
+    N = x.shape[0]
+    y = None
+    if args.labels is not None:
+        y = _read_vector(args.labels, args.labels_dataset, "--labels")
+        if y.shape[0] != N:
+            raise CLIError(f"--labels: expected {N} labels (one per sequence of SEQS), got {y.shape[0]} in "
+                           f"'{args.labels}'")
+    xm = None
+    if args.ground_truth is not None:
+        with open_source(args.ground_truth, args.ground_truth_dataset, args.layout, name="ground truth") as ms:
+            if ms.shape != x.shape:
+                raise CLIError(f"--ground-truth: shape {ms.shape} differs from SEQS shape {x.shape}")
+            xm = ms.read(0, ms.n_sequences)
+    on: Any = args.attribute_on
+    if on not in (None, "all", "positives"):
+        on = _read_vector(on, None, "--attribute-on")
+        if on.dtype.kind == "f" and np.isin(on, (0, 1)).all() and on.shape == (N,):
+            on = on.astype(bool)
+        elif on.dtype.kind == "f" and (on == np.round(on)).all():
+            on = on.astype(np.int64)
+    method_kwargs = {} if args.output_index is None else {"output": args.output_index}
+    try:
+        attribution_rows(on, N, y, method_kwargs.get("output"))
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc).replace("attribute_on:", "--attribute-on:")) from None
+    metrics = tuple(m for m in ("kmer", "kattr"))
+    kw: dict[str, Any] = {"k": args.k, "window": args.window}
+    if args.quantile is not None:
+        kw["quantile"] = args.quantile
+    _quiet_tensorflow(args.quiet)
+    try:
+        from acme_fast.scoring import score_model
+    except ImportError as exc:
+        raise CLIError(f"score-models needs TensorFlow: pip install 'acme_fast[tf]' ({exc})") from None
+    rows = []
+    show = _show_progress(args.quiet)
+    for i, (name, path) in enumerate(named):
+        if not args.quiet and not show:
+            print(f"acme-fast score-models: {i + 1}/{len(named)} {name}", file=sys.stderr, flush=True)
+        try:
+            rec = score_model(path, x, method=_METHODS[args.method], metrics=metrics, x_model=xm, y=y,
+                              batch_size=args.batch_size, preset=args.preset, layout=args.layout,
+                              builder=args.builder, builder_kwargs=bkw, attribute_on=on, progress=show,
+                              n_threads=args.threads, method_kwargs=method_kwargs, **kw)
+        except (ValueError, TypeError, FileNotFoundError) as exc:
+            msg = str(exc)
+            for api, flag in (("builder:", "--builder:"), ("attribute_on:", "--attribute-on:"), ("y:", "--labels:")):
+                if msg.startswith(api):
+                    msg = flag + msg[len(api):]
+            raise CLIError(f"{name}: {msg}") from None
+        rows.append({"model": name, "path": path, **rec})
+    _write_table(rows, out)
+    if not args.quiet:
+        print(f"acme-fast score-models: {len(rows)} model(s) scored, table written to {out} "
+              f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def builder_args(q: argparse.ArgumentParser) -> None:
+    """--builder / --builder-kwargs, for weights-only model files."""
+    from acme_fast._builder import ARCHITECTURES
+
+    names = "; ".join(f"{k}: {v}" for k, v in ARCHITECTURES.items())
+    q.add_argument("--builder", metavar="MODULE:FUNCTION",
+                   help="for weights-only model files: the function that builds the architecture, as "
+                        "MODULE:FUNCTION (a module on the Python path or in the working directory), "
+                        f"path/to/file.py:FUNCTION, or one of the package's architectures by name ({names}). The "
+                        "paper's shipped files (cnn_{deep,shallow}_{relu,exponential}_N.h5) need none")
+    q.add_argument("--builder-kwargs", metavar="JSON",
+                   help="keyword arguments of the builder as a JSON object, e.g. '{\"activation\": \"exponential\"}'")
+
+
 def _add_model_commands(sub: Any) -> None:
     layout_kw = {"choices": ("NLC", "NCL"), "default": "NLC", "type": str.upper,
                  "help": "NLC: (N, L, 4), TensorFlow; NCL: (N, 4, L) (default NLC)"}
@@ -579,8 +772,7 @@ def _add_model_commands(sub: Any) -> None:
     a.add_argument("-o", "--output", required=True, metavar="OUT", help="output: .npy, .npz or .h5")
     a.add_argument("--method", choices=("saliency", "smoothgrad", "ig"), default="saliency",
                    help="attribution method (default saliency; ig: integrated gradients)")
-    a.add_argument("--builder", metavar="MODULE:FUNCTION",
-                   help="function that builds the architecture, for weights-only model files")
+    builder_args(a)
     a.add_argument("--batch-size", type=int, default=256, metavar="N", help="sequences per batch (default 256)")
     a.add_argument("--layout", **layout_kw)
     a.add_argument("--dataset", metavar="NAME",
@@ -590,6 +782,51 @@ def _add_model_commands(sub: Any) -> None:
     a.add_argument("--force", "-f", action="store_true", help="overwrite OUT if it exists")
     a.set_defaults(func=_attribute)
 
+    m = sub.add_parser(
+        "score-models", help="score trained models: performance, consistency (and ground truth), one row per model",
+        description="For each MODEL: predictions on SEQS give the performance (AUROC and AUPR for binary --labels, "
+                    "Pearson r for continuous ones); attribution maps (--method) of the sequences chosen by "
+                    "--attribute-on are scored with the k-mer and k-attr-mean KLDs (and, with --ground-truth, "
+                    "against the true motifs). The table (one row per model, column 'model') feeds 'acme-fast "
+                    "select' directly. Needs TensorFlow (pip install 'acme_fast[tf]').",
+    )
+    m.add_argument("models", nargs="+", metavar="MODEL",
+                   help="model files (.keras, .h5, .weights.h5 with --builder, SavedModel directory), named by their "
+                        "file names, or NAME=PATH")
+    m.add_argument("--seqs", required=True, metavar="SEQS", help="one-hot sequences (.npy, .npz, .h5, .zarr) or FASTA")
+    m.add_argument("--seqs-dataset", metavar="NAME", help="dataset / member / array of --seqs")
+    m.add_argument("--labels", metavar="LABELS",
+                   help="labels of SEQS, one per sequence (or one row per sequence for multi-task models): .npy, "
+                        ".npz, .h5, or a text/CSV column; without it no performance column is written")
+    m.add_argument("--labels-dataset", metavar="NAME", help="dataset / member of --labels")
+    m.add_argument("--output-index", type=int, metavar="I",
+                   help="model output (task) to attribute and evaluate (default: the mean over outputs; labels "
+                        "with several columns use column I)")
+    m.add_argument("--attribute-on", metavar="WHICH", default="all",
+                   help="sequences to attribute and score: all (default), positives (label 1: as in the paper, "
+                        "performance still uses all), or a file of indices or a 0/1 mask")
+    m.add_argument("--ground-truth", metavar="X_MODEL",
+                   help="per-position base probabilities (synthetic data): adds gt_auroc, gt_auprc, gt_snr")
+    m.add_argument("--ground-truth-dataset", metavar="NAME", help="dataset / member / array of --ground-truth")
+    m.add_argument("--method", choices=("saliency", "smoothgrad", "ig"), default="saliency",
+                   help="attribution method (default saliency; ig: integrated gradients)")
+    builder_args(m)
+    m.add_argument("--preset", choices=("paper", "acme"), default="paper",
+                   help="paper: the method as the paper describes it (default); acme: the published code's numbers")
+    m.add_argument("--k", type=int, default=6, help="k-mer length (default 6)")
+    m.add_argument("--window", type=int, default=3, help="k-attr window (default 3)")
+    m.add_argument("--quantile", type=float, default=None,
+                   help="attribution quantile above which positions/points are kept, both metrics (default 0.9)")
+    m.add_argument("--batch-size", type=int, default=256, metavar="N", help="sequences per batch (default 256)")
+    m.add_argument("--threads", type=int, default=None, metavar="N", help="kernel threads (default: chosen for the "
+                                                                             "model's device)")
+    m.add_argument("--layout", **layout_kw)
+    m.add_argument("-o", "--output", required=True, metavar="TABLE", help="output table: .csv or .json")
+    m.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress, no summary line, no TensorFlow start-up output")
+    m.add_argument("--force", "-f", action="store_true", help="overwrite TABLE if it exists")
+    m.set_defaults(func=_score_models)
+
     s = sub.add_parser(
         "select", help="select models from a score table: keep the good performers, rank by consistency",
         description="Read a table (one row per model: .csv or .json, e.g. from 'acme-fast score'), keep the "
@@ -598,8 +835,9 @@ def _add_model_commands(sub: Any) -> None:
     )
     s.add_argument("table", metavar="TABLE", help="table with one row per model (.csv or .json)")
     s.add_argument("--performance", required=True, metavar="COL", help="column of the performance score")
-    s.add_argument("--consistency", required=True, nargs="+", metavar="COL",
-                   help="consistency column(s) (e.g. kmer_kld kattr_kld)")
+    s.add_argument("--consistency", required=True, action="append", metavar="COL",
+                   help="consistency column that ranks the kept models (e.g. kattr_kld); repeat the option, or give "
+                        "a comma-separated list, for tie-breakers (--consistency kattr_kld,kmer_kld)")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--min-performance", type=float, metavar="X", help="keep models with performance >= X")
     g.add_argument("--tolerance", type=float, metavar="X",
@@ -611,11 +849,12 @@ def _add_model_commands(sub: Any) -> None:
     s.set_defaults(func=_select)
 
     p = sub.add_parser("plot", help="figures: k-mer spectrum, k-attr density, attribution logo, selection",
-                       description="Write a figure (.png or .pdf). Needs matplotlib (pip install 'acme_fast[plot]').")
+                       description="Write a figure (.png, .pdf or .svg). Needs matplotlib (pip install "
+                                   "'acme_fast[plot]').")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("-o", "--output", required=True, metavar="FIG", help="output figure: .png or .pdf")
+        q.add_argument("-o", "--output", required=True, metavar="FIG", help="output figure: .png, .pdf or .svg")
         q.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary line")
         q.add_argument("--force", "-f", action="store_true", help="overwrite FIG if it exists")
         q.set_defaults(func=_plot)
@@ -632,11 +871,13 @@ def _add_model_commands(sub: Any) -> None:
     attr_args(k, True)
     k.add_argument("--k", type=int, default=6, help="k-mer length (default 6)")
     k.add_argument("--top", type=int, default=10, help="k-mers to label (default 10)")
-    k.add_argument("--preset", choices=("paper", "acme"), default="paper")
+    k.add_argument("--preset", choices=("paper", "acme"), default="paper",
+                   help="paper: the method as the paper describes it (default); acme: the published code's numbers")
     common(k)
     t = kinds.add_parser("kattr", help="angular density of the k-attr-mean metric")
     attr_args(t, False)
-    t.add_argument("--preset", choices=("paper", "acme"), default="paper")
+    t.add_argument("--preset", choices=("paper", "acme"), default="paper",
+                   help="paper: the method as the paper describes it (default); acme: the published code's numbers")
     t.add_argument("--log", action="store_true", help="logarithmic colour scale")
     common(t)
     lg = kinds.add_parser("logo", help="attribution logo of one sequence (grad x input)")
@@ -647,8 +888,10 @@ def _add_model_commands(sub: Any) -> None:
     common(lg)
     sel = kinds.add_parser("selection", help="performance against consistency, one point per model")
     sel.add_argument("table", metavar="TABLE", help="table with one row per model (.csv or .json)")
-    sel.add_argument("--performance", required=True, metavar="COL")
-    sel.add_argument("--consistency", required=True, metavar="COL")
+    sel.add_argument("--performance", required=True, metavar="COL",
+                     help="column of the performance score (x axis), e.g. auroc")
+    sel.add_argument("--consistency", required=True, metavar="COL",
+                     help="column of the consistency score (y axis), e.g. kattr_kld")
     sel.add_argument("--color-by", metavar="COL", help="column that colours the points")
     common(sel)
 
@@ -664,7 +907,7 @@ def _synth(args: argparse.Namespace) -> int:
     from acme_fast.synthetic import make_dataset
 
     data = make_dataset(n=args.n, length=args.length, seed=args.seed, jaspar_release=args.jaspar_release,
-                        progress=not args.quiet)
+                        progress=_show_progress(args.quiet))
     data.save(out, overwrite=args.force)
     if not args.quiet:
         sizes = " / ".join(str(getattr(data, f"X_{s}").shape[0]) for s in ("train", "valid", "test"))
@@ -723,7 +966,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     dataset = args.dataset
     table = score_shipped(models, dataset=dataset, n=args.n, seed=args.seed, limit=args.limit,
-                          progress=not args.quiet)
+                          progress=_show_progress(args.quiet))
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "scores.csv", index=False)
     summary = summarise(table)
@@ -767,9 +1010,10 @@ def _reproduce_sweep(args: argparse.Namespace) -> int:
 
     dataset = args.dataset
     if dataset is None:
-        dataset = make_dataset(n=cfg["n"], seed=args.seed, progress=not args.quiet)
+        dataset = make_dataset(n=cfg["n"], seed=args.seed, progress=_show_progress(args.quiet))
     table = run_sweep(dataset, trials=cfg["trials"], epochs=cfg["epochs"], width=cfg["width"],
-                      learning_rate=cfg["learning_rate"], seed=args.seed, progress=not args.quiet, out_dir=out)
+                      learning_rate=cfg["learning_rate"], seed=args.seed, progress=_show_progress(args.quiet),
+                      out_dir=out)
     table.to_csv(out / "scores.csv", index=False)
     summary = summarise(table)
     summary.update(sweep=True, full=bool(args.full), epochs=cfg["epochs"], trials=cfg["trials"], width=cfg["width"],

@@ -102,8 +102,17 @@ def _pick_dataset(label: str, dataset: str | None, items: list[tuple[str, tuple,
             f"{label}: expected a 3-D {what} (N, L, 4) or (N, 4, L), found none; {what}s: {_list_datasets(items)}"
         )
     raise ValueError(
-        f"{label}: several 3-D {what}s, name one with dataset= (--dataset): {_list_datasets(cands)}"
+        f"{label}: several 3-D {what}s, name one with {_dataset_option(label)}: {_list_datasets(cands)}"
     )
+
+
+def _dataset_option(label: str) -> str:
+    """How the user names the dataset of this input: the API keyword and the CLI flag."""
+    if label.startswith("seqs"):
+        return "x_dataset= (CLI: --seqs-dataset)"
+    if label.startswith("ground truth"):
+        return "x_model_dataset= (CLI: --ground-truth-dataset)"
+    return "dataset= (CLI: --dataset)"
 
 
 # ---------------------------------------------------------------- readers ------------------
@@ -542,9 +551,14 @@ def read_fasta(path: str | os.PathLike, *, layout: str = "NLC", name: str = "seq
         bad = codes == 255
         if bad.any():
             j = int(np.argmax(bad))
+            ch = chr(seq[j])
+            hint = ""
+            if ch.upper() in "RYSWKMBDHV":
+                hint = ("; it is an IUPAC ambiguity code, which has no one-hot row: replace these codes by N, e.g. "
+                        "sed '/^>/!s/[RYSWKMBDHVryswkmbdhv]/N/g' in.fa > out.fa")
             raise ValueError(
-                f"{label}: record '{rname}' (record {i + 1}) has {chr(seq[j])!r} at position {j + 1}; "
-                "expected A, C, G, T or N"
+                f"{label}: record '{rname}' (record {i + 1}) has {ch!r} at position {j + 1}; "
+                f"expected A, C, G, T or N{hint}"
             )
         if out is None:
             first, length = rname, int(seq.size)

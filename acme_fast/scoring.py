@@ -163,7 +163,8 @@ def _default_threads() -> int | None:
 
 def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = _METRICS, x_model: Any = None,
                 y: Any = None, batch_size: int = 256, keep_attributions: bool = False, preset: str = "paper",
-                layout: str = "NLC", builder: Any = None, progress: bool = True, n_threads: int | None = None,
+                layout: str = "NLC", builder: Any = None, builder_kwargs: dict[str, Any] | None = None,
+                attribute_on: Any = None, progress: bool = True, n_threads: int | None = None,
                 method_kwargs: dict[str, Any] | None = None, gt_threshold: float = 0.1, gt_top_k: int = 10,
                 **metric_kwargs: Any) -> dict[str, Any]:
     """Consistency (and optionally ground-truth and label) scores of one model, streamed.
@@ -196,8 +197,17 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
     preset : {"paper", "acme"}
     layout : {"NLC", "NCL"}
         Layout of ``x``, ``x_model`` and the attributions.
-    builder : callable or "module:function", optional
-        Passed to :func:`acme_fast.attribution.load_model`.
+    builder : callable or str, optional
+        For weights-only files: a callable, ``"MODULE:FUNCTION"``, ``"path/to/file.py:FUNCTION"``
+        or a package architecture (``"cnn_deep"``, ``"cnn_shallow"``, ``"base_cnn"``); see
+        :func:`acme_fast.attribution.load_model`.
+    builder_kwargs : dict, optional
+        Keyword arguments of the builder (``{"activation": "exponential"}``).
+    attribute_on : None, "all", "positives", index array or boolean mask, optional
+        The sequences whose attributions are computed and scored (KLDs, ground truth), as in the
+        paper (attributions of the positive test sequences); performance (``y``) always uses
+        all of ``x``. ``"positives"`` needs binary ``y`` (the column ``method_kwargs["output"]``
+        of a multi-task ``y``). Default: all.
     progress : bool
         tqdm progress bar over sequences (both passes when there are two).
     n_threads : int, optional
@@ -215,7 +225,8 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
     Returns
     -------
     dict
-        ``n_sequences``, ``length``, ``method``, ``kmer_kld``, ``kmer_n_intervals``,
+        ``n_sequences``, ``length``, ``method``, ``n_attributed`` (sequences attributed, see
+        ``attribute_on``), ``kmer_kld``, ``kmer_n_intervals``,
         ``kmer_n_nucleotides``, ``kattr_kld``, ``kattr_n_points`` (metrics asked for),
         ``gt_auroc``, ``gt_auprc``, ``gt_snr`` (with ``x_model``), ``auroc``, ``aupr`` or
         ``pearson_r`` (with ``y``), ``preset``, ``layout``, the resolved metric parameters
@@ -260,10 +271,12 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
     yl = None
     if y is not None:
         yl = np.asarray(y)
-        if yl.shape[0] != N:
+        if yl.ndim == 0 or yl.shape[0] != N:
             raise ValueError(f"y: expected {N} labels (one per sequence), got shape {yl.shape}")
+    sel = attribution_rows(attribute_on, N, yl, method_kwargs.get("output"))
+    af_attr.check_model_path(model, builder, builder_kwargs)  # before TensorFlow starts
 
-    m = af_attr.load_model(model, builder=builder)
+    m = af_attr.load_model(model, builder=builder, builder_kwargs=builder_kwargs)
     rec: dict[str, Any] = {"n_sequences": int(N), "length": int(L), "method": method}
 
     if yl is not None:  # separate forward pass: iter_attributions yields attributions only
@@ -275,6 +288,12 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
         elif pred.ndim == 2 and yl.ndim == 1 and pred.shape[1] == 1:
             pred = pred[:, 0]
         rec.update(label_metrics(yl, pred))
+    if sel is not None:  # the attributions (and everything scored on them) use these rows only
+        xa = np.ascontiguousarray(xa[sel])
+        if xm is not None:
+            xm = np.ascontiguousarray(xm[sel])
+        N = xa.shape[0]
+    rec["n_attributed"] = int(N)
 
     n_passes = kattr_acc.n_passes if kattr_acc is not None else 1
     need_attr = bool(ms) or xm is not None or keep_attributions
@@ -331,7 +350,7 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
     if kattr_acc is not None:
         results["kattr"] = kattr_acc.result()
     row = score_row("", xa.shape, results, preset=preset, layout=layout, **metric_kwargs)
-    for k in ("attr", "n_sequences", "length"):
+    for k in ("model", "attr", "n_sequences", "length"):
         row.pop(k)
     scores = {k: v for k, v in row.items() if k.endswith(("_kld", "_n_intervals", "_n_nucleotides", "_n_points"))}
     params = {k: v for k, v in row.items() if k not in scores}
@@ -347,12 +366,69 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
     return rec
 
 
+def model_name(spec: str | os.PathLike) -> tuple[str, str]:
+    """``(name, path)`` of ``"NAME=PATH"`` or of a path (named by its file name without the model
+    suffixes: ``runs/cnn_deep_relu_3.h5`` -> ``cnn_deep_relu_3``)."""
+    text = os.fspath(spec)
+    if "=" in text and not Path(text).exists():
+        name, _, path = text.partition("=")
+        if name and path:
+            return name, path
+    name = Path(text).name
+    for suffix in (".weights.h5", ".keras", ".hdf5", ".h5", ".pt2", ".pth", ".pt"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name or text, text
+
+
+def attribution_rows(attribute_on: Any, n: int, y: np.ndarray | None, output: Any = None) -> np.ndarray | None:
+    """Row indices of the sequences to attribute (None: all of them); see :func:`score_model`."""
+    if attribute_on is None or (isinstance(attribute_on, str) and attribute_on == "all"):
+        return None
+    if isinstance(attribute_on, str):
+        if attribute_on != "positives":
+            raise ValueError(f"attribute_on: expected 'all', 'positives', an index array or a boolean mask, got "
+                             f"{attribute_on!r}")
+        if y is None:
+            raise ValueError("attribute_on: 'positives' needs the labels y (--labels)")
+        lab = y
+        if lab.ndim == 2:
+            if lab.shape[1] == 1:
+                lab = lab[:, 0]
+            elif output is None:
+                raise ValueError(f"attribute_on: 'positives' with {lab.shape[1]} label columns needs the output index "
+                                 "(method_kwargs={'output': i}, --output-index)")
+            else:
+                lab = lab[:, output]
+        if lab.ndim != 1 or not np.isin(lab, (0, 1)).all():
+            raise ValueError("attribute_on: 'positives' needs binary 0/1 labels; pass an index array or mask instead")
+        rows = np.flatnonzero(lab == 1)
+    else:
+        arr = np.asarray(attribute_on)
+        if arr.dtype == bool:
+            if arr.shape != (n,):
+                raise ValueError(f"attribute_on: a boolean mask must have shape ({n},), got {arr.shape}")
+            rows = np.flatnonzero(arr)
+        elif arr.dtype.kind in "iu" and arr.ndim == 1:
+            if arr.size and (arr.min() < 0 or arr.max() >= n):
+                raise ValueError(f"attribute_on: indices must be in 0..{n - 1}, got {arr.min()}..{arr.max()}")
+            rows = np.unique(arr)
+        else:
+            raise TypeError(f"attribute_on: expected 'all', 'positives', a 1-D integer index array or a boolean "
+                            f"mask, got {arr.dtype} array of shape {arr.shape}")
+    if rows.size == 0:
+        raise ValueError("attribute_on: selects no sequence")
+    return rows
+
+
 def score_models(models: Any, x: Any, *, builder: Any = None, progress: bool = True, **kwargs: Any):
     """:func:`score_model` for several models: a DataFrame, one row per model.
 
     Parameters
     ----------
-    models : mapping name -> model or path, or a sequence of paths (named by file stem)
+    models : mapping name -> model or path, or a sequence of paths (named by file stem, or
+        ``"NAME=PATH"``)
     x : array_like or path
         One-hot sequences, shared by all models (read once).
     builder, progress, **kwargs
@@ -369,13 +445,13 @@ def score_models(models: Any, x: Any, *, builder: Any = None, progress: bool = T
     if isinstance(models, Mapping):
         items = list(models.items())
     elif isinstance(models, (str, os.PathLike)):
-        items = [(Path(models).stem, models)]
+        items = [model_name(models)]
     else:
         items = []
         for mdl in models:
             if not isinstance(mdl, (str, os.PathLike)):
                 raise TypeError("models: a list must hold paths; pass a dict name -> model for model objects")
-            items.append((Path(mdl).stem, mdl))
+            items.append(model_name(mdl))
         names = [n for n, _ in items]
         if len(set(names)) != len(names):
             raise ValueError(f"models: file stems are not unique ({names}); pass a dict name -> path")

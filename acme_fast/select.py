@@ -203,8 +203,8 @@ def select_models(
     -------
     DataFrame
         A copy of the table (original columns and index) with three columns added (or
-        replaced): ``kept`` (bool; passed the performance filter), ``rank`` (float; 1 =
-        most consistent kept model, ties share the lowest rank (``method="min"``), NaN for
+        replaced): ``kept`` (bool; passed the performance filter), ``rank`` (pandas ``Int64``; 1 =
+        most consistent kept model, ties share the lowest rank (``method="min"``), ``<NA>`` for
         dropped models) and ``pareto`` (bool; on the Pareto front of performance against
         consistency over *all* models, whatever the filter: no other model is at least as
         good on both and strictly better on one). Rows are sorted by rank, kept models
@@ -221,7 +221,7 @@ def select_models(
     Notes
     -----
     A model whose performance or (first) consistency is NaN (e.g. a k-mer KLD with no
-    attributed interval) is never kept, gets rank NaN, is not on the Pareto front and does
+    attributed interval) is never kept, gets rank <NA>, is not on the Pareto front and does
     not dominate any model; it is not used to find the best performance for ``tolerance``.
 
     Examples
@@ -247,7 +247,9 @@ def select_models(
     )
     out = df.copy()
     out["kept"] = kept
-    out["rank"] = rank
+    # an integer rank, missing (blank in a CSV) for the models that were not kept
+    out["rank"] = pd.array(np.where(np.isnan(rank), 0, rank).astype(np.int64), dtype="Int64")
+    out.loc[np.isnan(rank), "rank"] = pd.NA
     out["pareto"] = pareto
 
     # order: rank (NaN last), then the consistency columns (descending), then performance

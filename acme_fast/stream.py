@@ -35,7 +35,7 @@ KATTR_KWARGS = ("window", "quantile", "threshold_scope", "bin_width", "prior_bin
 
 #: Columns of a result table row (:func:`score_row`), in order.
 ROW_KEYS = (
-    "attr", "n_sequences", "length", "kmer_kld", "kmer_n_intervals", "kmer_n_nucleotides", "kattr_kld",
+    "model", "attr", "n_sequences", "length", "kmer_kld", "kmer_n_intervals", "kmer_n_nucleotides", "kattr_kld",
     "kattr_n_points", "preset", "layout", "kmer_k", "kmer_quantile", "kmer_buffer", "kmer_pseudocount",
     "kmer_prior", "kattr_window", "kattr_quantile", "kattr_threshold_scope", "kattr_bin_width",
     "kattr_prior_bins", "kattr_weight",
@@ -298,7 +298,7 @@ def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: st
 
 
 def score_row(attr: Any, shape: tuple, results: dict[str, Any], *, preset: str = "paper",
-              layout: str = "NLC", **metric_kwargs: Any) -> dict[str, Any]:
+              layout: str = "NLC", model: str | None = None, **metric_kwargs: Any) -> dict[str, Any]:
     """One table row for the results of :func:`score_stream` (the row of ``acme_fast.dask.score_files``).
 
     Parameters
@@ -315,7 +315,8 @@ def score_row(attr: Any, shape: tuple, results: dict[str, Any], *, preset: str =
     Returns
     -------
     dict
-        Keys in the order of :data:`ROW_KEYS`: ``attr``, ``n_sequences``, ``length``, the
+        Keys in the order of :data:`ROW_KEYS`: ``model`` (``model``, or the file name without
+        its suffix), ``attr``, ``n_sequences``, ``length``, the
         scores of the metrics in ``results`` (``kmer_kld``, ``kmer_n_intervals``,
         ``kmer_n_nucleotides``, ``kattr_kld``, ``kattr_n_points``), ``preset``, ``layout`` and
         the resolved parameters of those metrics, prefixed (``kmer_k``, ``kattr_window``, ...).
@@ -323,7 +324,11 @@ def score_row(attr: Any, shape: tuple, results: dict[str, Any], *, preset: str =
     kmer_kw, kattr_kw = split_metric_kwargs(metric_kwargs)
     kattr_kw.pop("two_pass", None)
     L = shape[2] if layout.upper() == "NCL" else shape[1]
-    row: dict[str, Any] = {"attr": str(attr), "n_sequences": int(shape[0]), "length": int(L)}
+    if model is None:
+        from .scoring import model_name
+
+        model = model_name(str(attr))[0] if str(attr) else ""
+    row: dict[str, Any] = {"model": str(model), "attr": str(attr), "n_sequences": int(shape[0]), "length": int(L)}
     params: dict[str, Any] = {}
     common = {"preset": preset, "layout": layout}
     if "kmer" in results:

@@ -136,7 +136,8 @@ def test_select(table, tmp_path, capsys, ext):
     assert best == "m3" and any(r["model"] == best and float(r["rank"]) == 1 for r in rows)
     rc, _, err = run(["select", table, "--performance", "auroc", "--consistency", "kmer_kld", "-o", out], capsys)
     assert rc == 2 and "--force" in err
-    rc, _, err = run(["select", table, "--performance", "auroc", "--consistency", "kmer_kld", "kattr_kld",
+    rc, _, err = run(["select", table, "--performance", "auroc", "--consistency", "kmer_kld",
+                      "--consistency", "kattr_kld",
                       "--tolerance", 0.1, "-o", out, "-q", "--force"], capsys)
     assert rc == 0, err
     rc, _, err = run(["select", table, "--performance", "nope", "--consistency", "kmer_kld",

@@ -213,7 +213,7 @@ def test_several_3d_datasets(tmp_path, data):
     with h5py.File(p, "w") as f:
         f["saliency"] = a
         f["ism"] = a
-    with pytest.raises(ValueError, match=r"several 3-D datasets, name one with dataset= \(--dataset\): "
+    with pytest.raises(ValueError, match=r"several 3-D datasets, name one with dataset= \(CLI: --dataset\): "
                                          r"'ism'.*'saliency'"):
         ArraySource(p)
     with ArraySource(p, dataset="ism") as src:
@@ -257,7 +257,7 @@ def test_pair_mismatch_names_both_files(tmp_path, data):
         with pytest.raises(ValueError, match=r"attr file '.*attr\.npy': has shape \(20, 40, 4\) but x file "
                                              r"'.*seqs\.npy' has shape \(23, 40, 4\).*N: 23 vs 20"):
             check_pair(sx, sa)
-        with pytest.raises(ValueError, match=r"short\.npy' has shape \(23, 30, 4\).*L: 40 vs 30"):
+        with pytest.raises(ValueError, match=r"short\.npy': has shape \(23, 30, 4\).*L: 40 vs 30"):
             check_pair(sx, sl)
 
 

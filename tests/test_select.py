@@ -70,7 +70,8 @@ def test_min_performance():
     sel = by_model(select_models(table(), performance="auroc", consistency="kmer_kld", min_performance=0.9))
     assert sel["kept"].to_dict() == {"relu_bn": False, "exp": True, "exp_bn": True, "relu": True, "tiny": False}
     assert sel.loc["exp", "rank"] == 1 and sel.loc["exp_bn", "rank"] == 2 and sel.loc["relu", "rank"] == 3
-    assert np.isnan(sel.loc["relu_bn", "rank"]) and np.isnan(sel.loc["tiny", "rank"])
+    assert pd.isna(sel.loc["relu_bn", "rank"]) and pd.isna(sel.loc["tiny", "rank"])
+    assert str(sel["rank"].dtype) == "Int64"
     # Pareto is over all models, whatever the filter
     assert bool(sel.loc["relu_bn", "pareto"])
 
@@ -130,7 +131,7 @@ def test_nan_rows():
     # best performance for the tolerance ignores the NaN-consistency row (0.99)
     assert s["kept"].tolist() == [True, False, False, False]
     assert s["pareto"].tolist() == [True, False, False, False]
-    assert np.isnan(s["rank"].iloc[[1, 2, 3]]).all()
+    assert s["rank"].iloc[[1, 2, 3]].isna().all()
     assert list(sel.index[:1]) == [0]
     allnan = pd.DataFrame({"p": [np.nan], "c": [np.nan]})
     out = select_models(allnan, performance="p", consistency="c", tolerance=0.1)
