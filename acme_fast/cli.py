@@ -232,8 +232,14 @@ def _score(args: argparse.Namespace) -> int:
 
     # Check every input before scoring any: a bad last file must not cost the first file's run.
     amc = args.allow_missing_chunks
-    if amc and args.scheduler is not None:
-        raise CLIError("--allow-missing-chunks: not supported with --scheduler")
+    for flag, on in (("--allow-missing-chunks", amc), ("--class", args.class_index is not None),
+                     ("--projected", args.projected)):
+        if on and args.scheduler is not None:
+            raise CLIError(f"{flag}: not supported with --scheduler")
+    if args.projected and args.seqs is None:
+        raise CLIError("--projected: multiplying by the one-hot sequences needs --seqs")
+    if args.ground_truth is not None and (args.projected or args.class_index is not None):
+        raise CLIError("--ground-truth: not supported with --projected or --class")
     with ExitStack() as stack:
         x_src = None
         if args.seqs is not None:
@@ -246,7 +252,8 @@ def _score(args: argparse.Namespace) -> int:
                 check_pair(x_src, m_src)
         shapes = []
         for path in args.attr:
-            with open_source(path, args.dataset, args.layout, name="attr", allow_missing_chunks=amc) as a_src:
+            with open_source(path, args.dataset, args.layout, name="attr", allow_missing_chunks=amc,
+                             class_index=args.class_index) as a_src:
                 check_attr_dtype(a_src)
                 if x_src is not None:
                     check_pair(x_src, a_src)
@@ -270,7 +277,8 @@ def _score(args: argparse.Namespace) -> int:
             for path, shape in zip(args.attr, shapes):
                 res = score_stream(path, x_src, metrics=metrics, preset=args.preset, batch_size=args.batch_size,
                                    progress=_show_progress(args.quiet), dataset=args.dataset, layout=args.layout,
-                                   n_threads=args.threads, allow_missing_chunks=amc, **kw)
+                                   n_threads=args.threads, allow_missing_chunks=amc, class_index=args.class_index,
+                                   projected=args.projected, **kw)
                 rows.append(score_row(path, shape, res, preset=args.preset, layout=args.layout,
                                       model=dict((p, n) for n, p in named)[path], **kw))
         for (name, _), row in zip(named, rows):
@@ -362,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-position base probabilities the sequences were sampled from (synthetic data; same "
                         "shape as --seqs): adds the ground-truth columns gt_auroc, gt_auprc, gt_snr")
     s.add_argument("--ground-truth-dataset", metavar="NAME", help="dataset / member / array of --ground-truth")
+    s.add_argument("--class", dest="class_index", type=int, metavar="C",
+                   help="attributions with a class axis, (N, C, L, 4) (CREsted *_contrib.npz): score class C")
+    s.add_argument("--projected", action="store_true",
+                   help="multiply the attributions by the one-hot sequences first (hypothetical scores such as "
+                        "chromBPNet's shap/seq projected on the observed bases); off by default, since the metrics "
+                        "are meant for gradient-like maps (see the README)")
     s.add_argument("--allow-missing-chunks", action="store_true",
                    help="Zarr stores: read chunks missing from the store as the fill value (default: a missing "
                         "chunk is an error, since zarr would silently return the fill value)")

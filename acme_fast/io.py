@@ -82,6 +82,10 @@ def _list_datasets(items: list[tuple[str, tuple, Any]]) -> str:
     return ", ".join(shown) + more if shown else "none"
 
 
+#: Dataset keys chosen by default, by role (the first word of the source's name).
+_KNOWN_KEYS = {"attr": ("shap/seq",), "seqs": ("raw/seq",), "x": ("raw/seq",)}
+
+
 def _pick_dataset(label: str, dataset: str | None, items: list[tuple[str, tuple, Any]], what: str) -> str:
     """Resolve the dataset name among ``items`` = [(name, shape, dtype)]."""
     names = [n for n, _, _ in items]
@@ -92,7 +96,13 @@ def _pick_dataset(label: str, dataset: str | None, items: list[tuple[str, tuple,
                 f"{label}: expected a {what} named '{dataset}'; the file has {what}s: {_list_datasets(items)}"
             )
         return key
-    cands = [it for it in items if len(it[1]) == 3]
+    # Files the field writes, by their keys: chromBPNet/BPNet contribution files hold the
+    # hypothetical scores (shap/seq), their projection on the sequence (projected_shap/seq) and the
+    # one-hot sequences (raw/seq), all (N, 4, L).
+    for key in _KNOWN_KEYS.get(label.split(" ")[0], ()):
+        if key in names:
+            return key
+    cands = [it for it in items if len(it[1]) in (3, 4)]
     if len(cands) == 1:
         return cands[0][0]
     if "arr_0" in [n for n, _, _ in cands]:
@@ -171,6 +181,23 @@ class _MemmapReader(_SliceReader):
                 mm.close()
             except (BufferError, ValueError):  # a batch view still holds it; freed with the view
                 pass
+
+
+class _ClassReader:
+    """One class of a reader of (N, C, ...) arrays: rows read whole, the class taken out."""
+
+    def __init__(self, inner: Any, index: int) -> None:
+        self.inner, self.index = inner, index
+
+    @property
+    def arr(self) -> Any:
+        return getattr(self.inner, "arr", None)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return np.ascontiguousarray(self.inner.read(start, stop)[:, self.index])
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class _ZipStoredReader(_MemmapReader):
@@ -488,10 +515,11 @@ _EYE = np.eye(5, 4, dtype=np.uint8)  # code 4 (N) -> all-zero row
 
 
 def open_in(stack: Any, source: Any, dataset: str | None, layout: str, name: str, *,
-            allow_missing_chunks: bool = False) -> ArraySource:
+            allow_missing_chunks: bool = False, class_index: int | None = None) -> ArraySource:
     """:func:`open_source`, with the source closed when ``stack`` (a contextlib.ExitStack)
     closes if it was opened here (a source passed in stays open)."""
-    src = open_source(source, dataset, layout, name=name, allow_missing_chunks=allow_missing_chunks)
+    src = open_source(source, dataset, layout, name=name, allow_missing_chunks=allow_missing_chunks,
+                      class_index=class_index)
     if src is not source:
         stack.callback(src.close)
     return src
@@ -597,6 +625,9 @@ class ArraySource:
         Zarr only: read chunks missing from the store as the array's fill value. By default a
         missing chunk is an error (found when the source is opened): zarr itself would return
         the fill value without a word.
+    class_index : int, optional
+        For a 4-D array with a class axis, (N, C, L, 4) or (N, C, 4, L) (CREsted
+        ``*_contrib.npz``): the class to read; batches are then (n, L, 4) / (n, 4, L).
 
     Attributes
     ----------
@@ -628,9 +659,12 @@ class ArraySource:
     """
 
     def __init__(self, source: Any, dataset: str | None = None, layout: str = "NLC", *, name: str = "attr",
-                 allow_missing_chunks: bool = False) -> None:
+                 allow_missing_chunks: bool = False, class_index: int | None = None) -> None:
         self.ncl = check_layout(layout)
         self.allow_missing_chunks = bool(allow_missing_chunks)
+        if class_index is not None:
+            class_index = check_int("class_index", class_index, 0)
+        self.class_index = class_index
         self.layout = layout.upper()
         self.name = name
         self.dataset: str | None = dataset
@@ -643,7 +677,8 @@ class ArraySource:
             self.path = Path(source)
             self.label = f"{name} file '{source}'"
             self._reader = self._open_path(self.path, dataset)
-            self._spec: tuple | None = (str(source), dataset, self.layout, name, self.allow_missing_chunks)
+            self._spec: tuple | None = (str(source), dataset, self.layout, name, self.allow_missing_chunks,
+                                        self.class_index)
         else:
             self.label = name
             self._spec = None
@@ -666,6 +701,7 @@ class ArraySource:
         else:
             shape, dtype = tuple(arr.shape), np.dtype(arr.dtype)
         try:
+            shape = self._select_class(tuple(int(v) for v in shape))
             self._check_shape(tuple(int(s) for s in shape))
             _check_numeric(self.label, dtype)
         except BaseException:
@@ -722,6 +758,22 @@ class ArraySource:
             reader, self.dataset, self._file = _open_hdf5(p, dataset, label)
             return reader
         raise ValueError(f"{label}: unknown file type '{p.suffix}'; expected {_FORMATS}")
+
+    def _select_class(self, shape: tuple) -> tuple:
+        """(N, C, L, 4) / (N, C, 4, L) contributions with a class axis (CREsted): keep class_index."""
+        if len(shape) != 4:
+            if self.class_index is not None:
+                raise ValueError(f"{self.label}: class_index (--class) applies to 4-D arrays (N, C, L, 4) with a "
+                                 f"class axis, got shape {_shape_str(shape)}")
+            return shape
+        if self.class_index is None:
+            raise ValueError(f"{self.label}: a 4-D array {_shape_str(shape)}, read as (N, classes, L, 4) with a class "
+                             "axis (CREsted contributions): choose the class with class_index= (--class)")
+        if self.class_index >= shape[1]:
+            raise ValueError(f"{self.label}: class_index (--class) {self.class_index} is out of range for "
+                             f"{shape[1]} classes")
+        self._reader = _ClassReader(self._reader, self.class_index)
+        return (shape[0],) + shape[2:]
 
     def _check_shape(self, shape: tuple) -> None:
         lay = "(N, 4, L)" if self.ncl else "(N, L, 4)"
@@ -844,9 +896,10 @@ class ArraySource:
                 f"dtype={self.dtype})")
 
 
-def _reopen(path: str, dataset: str | None, layout: str, name: str, allow_missing_chunks: bool = False
-            ) -> ArraySource:
-    return ArraySource(path, dataset, layout, name=name, allow_missing_chunks=allow_missing_chunks)
+def _reopen(path: str, dataset: str | None, layout: str, name: str, allow_missing_chunks: bool = False,
+            class_index: int | None = None) -> ArraySource:
+    return ArraySource(path, dataset, layout, name=name, allow_missing_chunks=allow_missing_chunks,
+                       class_index=class_index)
 
 
 def _reopen_array(arr: np.ndarray, layout: str, name: str) -> ArraySource:
@@ -854,7 +907,7 @@ def _reopen_array(arr: np.ndarray, layout: str, name: str) -> ArraySource:
 
 
 def open_source(source: Any, dataset: str | None = None, layout: str = "NLC", *, name: str = "attr",
-                allow_missing_chunks: bool = False) -> ArraySource:
+                allow_missing_chunks: bool = False, class_index: int | None = None) -> ArraySource:
     """An :class:`ArraySource` for a path, an array, or an existing source (returned as is).
 
     Parameters are those of :class:`ArraySource`. An existing source must have the layout
@@ -865,7 +918,8 @@ def open_source(source: Any, dataset: str | None = None, layout: str = "NLC", *,
             raise ValueError(f"{name}: the source was opened with layout='{source.layout}', "
                              f"expected layout='{layout.upper()}'")
         return source
-    return ArraySource(source, dataset, layout, name=name, allow_missing_chunks=allow_missing_chunks)
+    return ArraySource(source, dataset, layout, name=name, allow_missing_chunks=allow_missing_chunks,
+                       class_index=class_index)
 
 
 def check_pair(x: ArraySource, attr: ArraySource) -> None:

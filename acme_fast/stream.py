@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from ._results import KattrResult, KmerResult
@@ -173,7 +174,8 @@ def _batches(a_src: ArraySource, x_src: ArraySource | None, bs: int) -> Iterator
 def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: str = "paper",
                  batch_size: int | None = None, progress: bool = True, dataset: str | None = None,
                  x_dataset: str | None = None, layout: str = "NLC", n_threads: int | None = None,
-                 allow_missing_chunks: bool = False, **metric_kwargs: Any) -> dict[str, KmerResult | KattrResult]:
+                 allow_missing_chunks: bool = False, class_index: int | None = None, projected: bool = False,
+                 **metric_kwargs: Any) -> dict[str, KmerResult | KattrResult]:
     """Consistency metrics of an attribution set streamed from disk, one batch at a time.
 
     Peak memory is about one batch (``batch_size`` sequences of ``attr`` and ``x``), not the
@@ -204,6 +206,16 @@ def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: st
         :func:`stream_threads`); results do not depend on it.
     allow_missing_chunks : bool
         Zarr stores: read missing chunks as the fill value instead of refusing the store.
+    class_index : int, optional
+        For attributions with a class axis, (N, C, L, 4) or (N, C, 4, L) (CREsted ``*_contrib.npz``):
+        the class to score.
+    projected : bool
+        Multiply the attributions by the one-hot sequences first (hypothetical scores, such as
+        chromBPNet's ``shap/seq``, projected on the observed bases); needs ``x``. Off by default:
+        the metrics are defined on gradient-like maps (saliency, hypothetical scores), and a
+        projected map keeps one non-zero channel per position, whose gauge-corrected direction is
+        fixed by the base, so its k-attr-mean KLD measures sequence composition as much as the
+        attributions.
     **metric_kwargs
         Parameters of the metrics: ``k``, ``buffer``, ``prior``, ``pseudocount`` (k-mer),
         ``window``, ``threshold_scope``, ``bin_width``, ``prior_bins``, ``weight``,
@@ -238,13 +250,15 @@ def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: st
     kmer_kw, kattr_kw = split_metric_kwargs(metric_kwargs)
 
     with ExitStack() as stack:
-        def _open(src: Any, ds: str | None, name: str) -> ArraySource:
-            return open_in(stack, src, ds, layout, name, allow_missing_chunks=allow_missing_chunks)
+        def _open(src: Any, ds: str | None, name: str, **kw: Any) -> ArraySource:
+            return open_in(stack, src, ds, layout, name, allow_missing_chunks=allow_missing_chunks, **kw)
 
-        a_src = _open(attr, dataset, "attr")
+        a_src = _open(attr, dataset, "attr", class_index=class_index)
         check_attr_dtype(a_src)
         x_src = None
-        if "kmer" in ms:
+        if projected and x is None:
+            raise ValueError("projected: multiplying by the one-hot sequences needs x (--seqs)")
+        if "kmer" in ms or projected:
             x_src = _open(x, x_dataset, "x")
             check_onehot_dtype(x_src)
             check_pair(x_src, a_src)
@@ -274,10 +288,12 @@ def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: st
                     bar.set_description(f"{desc} (pass {p + 1}/{n_passes})")
                 feed_kmer = kmer_acc is not None and p == 0
                 feed_kattr = kattr_acc is not None
-                reader = _Prefetch(_batches(a_src, x_src if feed_kmer else None, bs))
+                reader = _Prefetch(_batches(a_src, x_src if (feed_kmer or projected) else None, bs))
                 try:
                     for start, ab, xb in reader:
                         n = ab.shape[0]
+                        if projected:  # hypothetical scores on the observed bases (float16 widened first)
+                            ab = np.multiply(ab, xb, dtype=np.float64 if ab.dtype == np.float64 else np.float32)
                         try:
                             if feed_kmer:
                                 kmer_acc.update(xb, ab)
