@@ -154,8 +154,11 @@ def test_shipped_files_need_no_builder(tmp_path, capsys):
 
 
 def _cli(*args, cwd=None):
+    # outside the repository: from its root the uncompiled source tree would be imported
+    import tempfile
+
     return subprocess.run([sys.executable, "-m", "acme_fast", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+                          timeout=300, cwd=cwd or tempfile.gettempdir())
 
 
 @pytest.mark.parametrize("builder,msg", [

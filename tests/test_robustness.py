@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -179,7 +180,9 @@ def test_prior_running_sums_equal_the_direct_sums(xa, preset, bin_width, prior_b
 
 def _interrupt(code: str, after: float = 1.0, timeout: float = 30.0) -> tuple[subprocess.CompletedProcess, float]:
     """Start code, send SIGINT once it printed 'go', return the process and the seconds it took to stop."""
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # outside the repository: from its root the uncompiled source tree would be imported
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=tempfile.gettempdir())
     try:
         assert p.stdout.readline().strip() == "go"
         time.sleep(after)
@@ -503,7 +506,7 @@ def test_ragged_lists_name_the_argument(fn):
                                       (["--k", "13"], "--k: expected an integer in 1..12"),
                                       (["--n", "0"], "--n: expected an integer >= 1"),
                                       (["--threads", "100000"], "--threads: expected an integer in 1..")])
-def test_demo_kernels_only_bad_options(args, msg):
+def test_demo_kernels_only_bad_options(tmp_path, args, msg):
     p = subprocess.run([sys.executable, "-m", "acme_fast", "demo", "--kernels-only", *args], capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=120, cwd=tmp_path)
     assert p.returncode == 2 and msg in p.stderr and "Traceback" not in p.stderr, p.stderr
