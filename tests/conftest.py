@@ -92,3 +92,20 @@ def run_isolated(code: str, timeout: float = 60.0, *, args: tuple = (), env: dic
     if p.returncode < 0:
         pytest.fail(f"killed by signal {-p.returncode}\n{code}\nstderr:\n{p.stderr[-3000:]}")
     return p
+
+
+def run_cli(args, capsys):
+    """acme-fast ARGS in this process: (exit status, stdout, stderr)."""
+    from acme_fast.cli import main
+
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def read_csv(path):
+    """A CSV table as a list of dicts (strings)."""
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

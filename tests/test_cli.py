@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 
 import numpy as np
 import pytest
-from conftest import attribution, onehot, to_ncl
+from conftest import attribution, onehot, read_csv, run_cli, to_ncl
 
 import acme_fast as af
-from acme_fast.cli import main
 
 N, L = 17, 30
 
@@ -28,15 +26,7 @@ def files(tmp_path):
     return tmp_path, x, [a1, a2]
 
 
-def read_csv(p):
-    with open(p, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def run(args, capsys):
-    rc = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
+run = run_cli
 
 
 def test_score_csv(files, capsys):

@@ -7,23 +7,14 @@ import json
 
 import numpy as np
 import pytest
-from conftest import attribution, onehot
+from conftest import attribution, onehot, read_csv, run_cli
 
 import acme_fast as af
-from acme_fast.cli import main
 
 N, L = 23, 40
 
 
-def run(args, capsys):
-    rc = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def read_csv(p):
-    with open(p, newline="") as f:
-        return list(csv.DictReader(f))
+run = run_cli
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +165,6 @@ def test_plot(tmp_path, table, capsys):
     rc, _, err = run(["plot", "logo", "--seqs", tmp_path / "x.npy", tmp_path / "a.npy", "--index", N,
                       "-o", tmp_path / "bad.png"], capsys)
     assert rc == 2 and "--index" in err
-    rc, _, err = run(["plot", "kattr", tmp_path / "a.npy", "-o", tmp_path / "bad.svg"], capsys)
-    assert rc == 2 and ".png" in err
+    rc, _, err = run(["plot", "kattr", tmp_path / "a.npy", "-o", tmp_path / "bad.jpg"], capsys)
+    assert rc == 2 and ".png or .pdf or .svg" in err
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

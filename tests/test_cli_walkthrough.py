@@ -6,7 +6,6 @@ command-line findings of the issue (builder errors before TensorFlow, help, --ve
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -16,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from acme_fast.cli import main
+from conftest import read_csv, run_cli
 
 N, L = 40, 200
 SHIPPED = Path(__file__).resolve().parents[2] / "shared" / "models" / "synthetic_cnn"
@@ -33,15 +31,7 @@ ARCH = textwrap.dedent("""
 """)
 
 
-def run(args, capsys):
-    rc = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def read_csv(p):
-    with open(p, newline="") as f:
-        return list(csv.DictReader(f))
+run = run_cli
 
 
 @pytest.fixture(scope="module")
