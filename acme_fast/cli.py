@@ -558,9 +558,10 @@ def _select(args: argparse.Namespace) -> int:
 
 
 def _save_figure(fig: Any, out: Path) -> None:
+    from acme_fast.plot import _write  # the house resolution, atomically
+
     try:
-        with atomic_output(out) as tmp:
-            fig.savefig(tmp, format=out.suffix.lower()[1:], bbox_inches="tight")
+        _write(fig, out)
     finally:
         import matplotlib.pyplot as plt
 
@@ -586,11 +587,15 @@ def _plot(args: argparse.Namespace) -> int:
             res = score_stream(args.attr, args.seqs, metrics=("kmer",), k=args.k, preset=args.preset,
                                dataset=args.dataset, x_dataset=args.seqs_dataset, layout=args.layout,
                                progress=_show_progress(args.quiet))["kmer"]
-            fig = af_plot.plot_kmer_spectrum(res, top=args.top)
+            fig = af_plot.plot_kmer_spectrum(
+                res, top=args.top, title=f"{Path(args.attr).name}: k-mer spectrum of the attributed intervals "
+                                         f"(k = {args.k}, preset {args.preset})")
         else:
             res = score_stream(args.attr, metrics=("kattr",), preset=args.preset, dataset=args.dataset,
                                layout=args.layout, progress=_show_progress(args.quiet))["kattr"]
-            fig = af_plot.plot_kattr_density(res, log=args.log)
+            kld = f", KLD = {res.kld:.3g}" if math.isfinite(res.kld) else ""
+            fig = af_plot.plot_kattr_density(
+                res, log=args.log, title=f"{Path(args.attr).name}: angular density\npreset {args.preset}{kld}")
     elif kind == "logo":
         _check_pos("--index", args.index, 0)
         with open_source(args.seqs, args.seqs_dataset, args.layout, name="seqs") as xs, \
@@ -608,7 +613,22 @@ def _plot(args: argparse.Namespace) -> int:
                 if ms.shape != xs.shape:
                     raise CLIError(f"--ground-truth: shape {ms.shape} differs from SEQS shape {xs.shape}")
                 xm = ms.read(i, i + 1)
-        fig = af_plot.plot_attribution_logo(x, a, 0, x_model=xm, layout=args.layout)
+        L = xs.length
+        window = args.window
+        if window is None and args.start is None and args.stop is None and L > 100:
+            window = 100  # a readable width; the title says which positions are drawn
+        try:
+            fig = af_plot.plot_attribution_logo(x, a, 0, x_model=xm, layout=args.layout, start=args.start,
+                                                stop=args.stop, window=window,
+                                                title=f"{Path(args.attr).name}: sequence {i}")
+        except (ValueError, TypeError) as exc:
+            msg = str(exc)
+            for api, flag in (("window:", "--window:"), ("start, stop:", "--start, --stop:"), ("start:", "--start:"),
+                              ("stop:", "--stop:")):
+                if msg.startswith(api):
+                    msg = flag + msg[len(api):]
+                    break
+            raise CLIError(msg) from None
     else:
         if not Path(args.table).is_file():
             raise CLIError(f"TABLE: no such file: '{args.table}'")
@@ -616,7 +636,9 @@ def _plot(args: argparse.Namespace) -> int:
 
         try:
             fig = af_plot.plot_selection(_as_table(args.table), performance=args.performance,
-                                         consistency=args.consistency, color_by=args.color_by)
+                                         consistency=args.consistency, color_by=args.color_by, label=args.label,
+                                         tolerance=args.tolerance, min_performance=args.min_performance,
+                                         title=args.title or f"{Path(args.table).name}: model selection")
         except KeyError as exc:  # a missing column
             raise CLIError(str(exc.args[0]) if exc.args else str(exc)) from None
     _save_figure(fig, out)
@@ -899,6 +921,11 @@ def _add_model_commands(sub: Any) -> None:
     lg.add_argument("--index", type=int, required=True, metavar="I", help="index of the sequence")
     lg.add_argument("--ground-truth", metavar="X_MODEL", help="per-position base probabilities (synthetic data)")
     lg.add_argument("--ground-truth-dataset", metavar="NAME", help="dataset / member / array of --ground-truth")
+    lg.add_argument("--window", type=int, metavar="W",
+                    help="draw W positions centred on the most attributed one (default: 100 for sequences longer "
+                         "than 100; the title always says which positions are drawn)")
+    lg.add_argument("--start", type=int, metavar="S", help="first position to draw (0-based; with --stop)")
+    lg.add_argument("--stop", type=int, metavar="E", help="end of the drawn positions (exclusive)")
     common(lg)
     sel = kinds.add_parser("selection", help="performance against consistency, one point per model")
     sel.add_argument("table", metavar="TABLE", help="table with one row per model (.csv or .json)")
@@ -906,7 +933,16 @@ def _add_model_commands(sub: Any) -> None:
                      help="column of the performance score (x axis), e.g. auroc")
     sel.add_argument("--consistency", required=True, metavar="COL",
                      help="column of the consistency score (y axis), e.g. kattr_kld")
-    sel.add_argument("--color-by", metavar="COL", help="column that colours the points")
+    sel.add_argument("--color-by", metavar="COL", help="column that colours the points (one colour per group)")
+    sel.add_argument("--label", metavar="COL",
+                     help="annotate every point with this column (default: the Pareto front and the top-ranked model, "
+                          "by the 'model' column)")
+    g = sel.add_mutually_exclusive_group()
+    g.add_argument("--tolerance", type=float, metavar="X",
+                   help="draw the cutoff of models within X of the best performance (default: from the table's "
+                        "'kept' column, if it has one)")
+    g.add_argument("--min-performance", type=float, metavar="X", help="draw the cutoff at performance X")
+    sel.add_argument("--title", metavar="TEXT", help="figure title (default: the table's file name)")
     common(sel)
 
 

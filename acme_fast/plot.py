@@ -40,6 +40,51 @@ _FORMATS = ("png", "pdf", "svg")
 # ---------------------------------------------------------------------------- helpers
 
 
+#: The house style of every figure: one font family and size scale, no top/right spines, the
+#: same resolution; sizes from FIGSIZE (wide plots and square plots).
+HOUSE_STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "savefig.dpi": 150,
+    "figure.dpi": 100,
+}
+FIGSIZE = {"wide": (8.0, 3.6), "square": (5.6, 4.6)}
+#: Colours of the groups (one per category, in order of appearance).
+PALETTE = ("#1b6ca8", "#d1495b", "#66a182", "#edae49", "#8d6a9f", "#00798c", "#7a5c3c", "#2e4057")
+
+#: Column names in words, for axis labels and legends.
+_WORDS = {
+    "auroc": "test AUROC", "aupr": "test AUPR", "pearson_r": "Pearson r", "kattr_kld": "k-attr-mean KLD",
+    "kmer_kld": "k-mer KLD", "kattr_kld_paper": "k-attr-mean KLD (paper)", "kattr_kld_acme": "k-attr-mean KLD (acme)",
+    "kmer_kld_paper": "k-mer KLD (paper)", "kmer_kld_acme": "k-mer KLD (acme)", "gt_snr": "ground-truth SNR",
+    "gt_auroc": "ground-truth AUROC", "gt_auprc": "ground-truth AUPRC",
+}
+
+
+def words(column: str) -> str:
+    """A table column in words (``"kattr_kld"`` -> ``"k-attr-mean KLD"``), for labels."""
+    return _WORDS.get(str(column), str(column).replace("_", " "))
+
+
+def _styled(fn: Any) -> Any:
+    """Draw under the house style (matplotlib's rc settings restored afterwards)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with plt.rc_context(HOUSE_STYLE):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _check_save(save: Any, overwrite: bool) -> Path | None:
     """Validate ``save`` before any drawing, so that a bad path fails fast."""
     if save is None:
@@ -49,7 +94,7 @@ def _check_save(save: Any, overwrite: bool) -> Path | None:
     return check_new_file(save, name="save", overwrite=overwrite, suffixes=tuple(f".{f}" for f in _FORMATS))
 
 
-def _write(fig: Any, path: Path | None, dpi: int = 200) -> None:
+def _write(fig: Any, path: Path | None, dpi: int = 150) -> None:
     """Save ``fig`` to ``path`` atomically (temporary file in the same directory + os.replace)."""
     if path is None:
         return
@@ -84,6 +129,7 @@ def _radian_ticks(axis: Any, hi: float) -> None:
 # ---------------------------------------------------------------------------- k-mer spectrum
 
 
+@_styled
 def plot_kmer_spectrum(
     result: Any,
     *,
@@ -100,7 +146,8 @@ def plot_kmer_spectrum(
     result : KmerResult
         From :func:`acme_fast.kmer_kld` (uses ``counts``, ``prior``, ``k`` and ``kld``).
     top : int
-        Label the ``top`` most frequent attributed k-mers with their sequence (0: none).
+        Number the ``top`` most frequent attributed k-mers on the plot and list them, with their
+        frequency and prior, beside it (0: none).
     ax : matplotlib Axes, optional
         Draw into this Axes (default: a new figure).
     save : path, optional
@@ -129,33 +176,36 @@ def plot_kmer_spectrum(
         raise ValueError("result: no attributed k-mer (n_intervals = 0); nothing to plot")
     freq = counts / total
 
-    fig, ax = _new_axes(ax, (8.0, 3.5))
+    fig, ax = _new_axes(ax, FIGSIZE["wide"])
     idx = np.arange(4**k)
-    ax.fill_between(idx, 0, prior, step="mid", color="0.75", alpha=0.8, lw=0, label="prior (all k-mers)")
     kld = getattr(result, "kld", np.nan)
-    lab = "attributed" + (f" (KLD = {kld:.3g})" if np.isfinite(kld) else "")
-    ax.vlines(idx, 0, freq, color="tab:red", lw=1.0 if k <= 4 else 0.6, label=lab)
+    lab = "attributed k-mers" + (f" (KLD = {kld:.3g})" if np.isfinite(kld) else "")
+    ax.vlines(idx, 0, freq, color=PALETTE[1], lw=1.0 if k <= 4 else 0.6, label=lab, zorder=2)
+    # the prior on top of the bars, as a line: visible wherever it is
+    ax.step(idx, prior, where="mid", color="0.15", lw=0.9, alpha=0.85, label="prior (all k-mers of the sequences)",
+            zorder=3)
     if top > 0:
         names = kmer_names(k)
         best = np.argsort(-freq, kind="stable")[:top]
         best = best[freq[best] > 0]
-        ax.plot(idx[best], freq[best], "o", color="tab:red", ms=3)
-        for i in best:
-            ax.annotate(
-                names[i], (idx[i], freq[i]), xytext=(2, 2), textcoords="offset points",
-                fontsize=7, rotation=60, ha="left", va="bottom", family="monospace",
-            )
+        ax.plot(idx[best], freq[best], "o", color=PALETTE[1], ms=3, zorder=4)
+        for r, i in enumerate(best, 1):  # numbers at the points, the k-mers listed in a box
+            ax.annotate(str(r), (idx[i], freq[i]), xytext=(0, 3), textcoords="offset points", fontsize=7,
+                        ha="center", va="bottom")
+        listing = "\n".join(f"{r:>2}. {names[i]}  {100 * freq[i]:.2f}% (prior {100 * prior[i]:.2f}%)"
+                             for r, i in enumerate(best, 1))
+        ax.text(1.01, 1.0, f"most attributed {k}-mers\n{listing}", transform=ax.transAxes, va="top", ha="left",
+                family="monospace", fontsize=7)
     ymax = max(freq.max(), prior.max())
-    ax.set_ylim(0, ymax * (1.35 if top > 0 else 1.05))
+    ax.set_ylim(0, ymax * 1.15)
     ax.set_xlim(-0.5, 4**k - 0.5)
     first, last = "A" * k, "T" * k
-    ax.set_xlabel(f"{k}-mer ({first} ... {last}, index order)")
-    ax.set_ylabel("frequency")
-    ax.legend(loc="upper right", fontsize=8, frameon=False)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    if title is not None:
-        ax.set_title(title)
+    ax.set_xlabel(f"{k}-mer, in index order ({first} ... {last})")
+    ax.set_ylabel("frequency among the k-mers")
+    ax.legend(loc="upper left", frameon=False)
+    if title is None:
+        title = f"k-mer spectrum of the attributed intervals (k = {k})"
+    ax.set_title(title)
     _write(fig, path)
     return fig
 
@@ -163,6 +213,7 @@ def plot_kmer_spectrum(
 # ---------------------------------------------------------------------------- angular density
 
 
+@_styled
 def plot_kattr_density(
     result: Any,
     *,
@@ -212,7 +263,7 @@ def plot_kattr_density(
     edges = bw * np.arange(n + 1)
     edges[-1] = max(edges[-1], np.pi)
 
-    fig, ax = _new_axes(ax, (5.0, 4.2))
+    fig, ax = _new_axes(ax, FIGSIZE["square"])
     if log:
         pos = dens[dens > 0]
         norm = LogNorm(vmin=pos.min(), vmax=pos.max())
@@ -228,13 +279,15 @@ def plot_kattr_density(
     ax.set_aspect("equal")
     _radian_ticks(ax.xaxis, edges[-1])
     _radian_ticks(ax.yaxis, edges[-1])
-    ax.set_xlabel(r"$\theta$ (rad)")
-    ax.set_ylabel(r"$\phi'$ (rad)")
+    ax.set_xlabel(r"polar angle $\theta$ (rad)")
+    ax.set_ylabel(r"azimuth $\phi'$ (rad)")
     kld = getattr(result, "kld", np.nan)
-    if title is None and np.isfinite(kld):
-        title = f"k-attr-mean KLD = {kld:.3g}"
-    if title is not None:
-        ax.set_title(title)
+    if title is None:
+        preset = getattr(result, "preset", None)
+        title = "angular density of the strongest attribution windows"
+        title += f"\npreset {preset}" if preset else "\n"
+        title += f", k-attr-mean KLD = {kld:.3g}" if np.isfinite(kld) else ""
+    ax.set_title(title)
     _write(fig, path)
     return fig
 
@@ -269,6 +322,7 @@ def _need_logomaker() -> Any:
     return need("logomaker", "plot_attribution_logo", "plot")
 
 
+@_styled
 def plot_attribution_logo(
     x: Any,
     attr: Any,
@@ -278,6 +332,7 @@ def plot_attribution_logo(
     layout: str = "NLC",
     start: int | None = None,
     stop: int | None = None,
+    window: int | None = None,
     save: str | os.PathLike | None = None,
     title: str | None = None,
     kind: str = "grad_x_input",
@@ -300,6 +355,10 @@ def plot_attribution_logo(
     layout : {"NLC", "NCL"}
     start, stop : int, optional
         Positions to draw, ``[start, stop)`` (default: the whole sequence).
+    window : int, optional
+        Draw ``window`` positions centred on the most attributed one (largest ``|attr x input|``)
+        instead of ``start``/``stop``. Whenever part of the sequence is drawn, the title says
+        which positions (0-based, as on the axis) of how many.
     save : path, optional
         Write the figure (``.png``, ``.pdf`` or ``.svg``), atomically.
     title : str, optional
@@ -328,8 +387,20 @@ def plot_attribution_logo(
         raise ValueError(f"x, attr: shapes differ, {np.shape(x)} and {np.shape(attr)}")
     n, L = xa.shape[:2]
     index = check_int("index", index, -n, n - 1)
-    lo = 0 if start is None else check_int("start", start, 0, L - 1)
-    hi = L if stop is None else check_int("stop", stop, 1, L)
+    if window is not None:
+        if start is not None or stop is not None:
+            raise ValueError("window: give either window or start/stop, not both")
+        window = check_int("window", window, 1)
+        ai = aa[index] if -n <= index < n else aa[0]
+        if not np.isfinite(ai).all():
+            raise ValueError(f"attr: sequence {index} has NaN or Inf values")
+        centre = int(np.argmax(np.abs((ai * xa[index]).sum(axis=1))))
+        w = min(window, L)
+        lo = min(max(0, centre - w // 2), L - w)
+        hi = lo + w
+    else:
+        lo = 0 if start is None else check_int("start", start, 0, L - 1)
+        hi = L if stop is None else check_int("stop", stop, 1, L)
     if hi <= lo:
         raise ValueError(f"start, stop: expected start < stop, got start={lo}, stop={hi}")
     m = None
@@ -372,14 +443,20 @@ def plot_attribution_logo(
         _logo(p * info[:, None], axes[0], lo)
         axes[0].set_ylabel("bits")
         axes[0].set_ylim(0, 2)
-        axes[0].set_title("ground truth", fontsize=9, loc="left")
+        axes[0].set_title("ground truth (information of the planted motifs)", fontsize=8, loc="left")
     _logo(mat, axes[-1], lo)
     axes[-1].set_ylabel(label)
-    axes[-1].set_xlabel("position")
+    axes[-1].set_xlabel("position in the sequence")
     for a_ in axes:
         a_.set_xlim(lo - 0.5, hi - 0.5)
-    if title is not None:
-        axes[0].set_title(title, fontsize=10) if m is None else fig.suptitle(title)
+    if title is None:
+        title = f"sequence {index}"
+    if (lo, hi) != (0, L):  # never crop without saying so
+        title += f", positions {lo}-{hi - 1} of 0-{L - 1} shown"
+    if m is None:
+        axes[0].set_title(title)
+    else:
+        fig.suptitle(title, fontsize=HOUSE_STYLE["axes.titlesize"])
     _write(fig, path)
     return fig
 
@@ -387,6 +464,7 @@ def plot_attribution_logo(
 # ---------------------------------------------------------------------------- model selection
 
 
+@_styled
 def plot_selection(
     table: Any,
     *,
@@ -422,7 +500,8 @@ def plot_selection(
         Colour the points by this column: one colour per category (e.g. the activation),
         or a colour map with a colorbar for a numeric column with more than 8 values.
     label : str, optional
-        Annotate each point with this column's value (e.g. the model name).
+        Annotate every point with this column's value. Default: the Pareto-optimal and the
+        top-ranked models are annotated with their name (column ``model``, else the index).
     min_performance, tolerance, higher_is_better
         The performance filter, as in :func:`~acme_fast.select.select_models` (a dashed
         line marks the cutoff).
@@ -465,11 +544,11 @@ def plot_selection(
     if not ok.any():
         raise ValueError(f"table: no model with both {performance!r} and {cons_cols[0]!r} defined; nothing to plot")
 
-    fig, ax = _new_axes(ax, (5.5, 4.2))
+    fig, ax = _new_axes(ax, FIGSIZE["square"])
     handles: list[Any] = []
 
     # colours
-    colors = np.array(["tab:blue"] * len(df), dtype=object)
+    colors = np.array([PALETTE[0]] * len(df), dtype=object)
     mappable = None
     if color_by is not None:
         vals = df[color_by]
@@ -483,8 +562,7 @@ def plot_selection(
             mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
         else:
             cats = pd.unique(vals.astype(str))
-            palette = matplotlib.colormaps["tab10"].colors
-            cmap_ = {cat: palette[i % len(palette)] for i, cat in enumerate(cats)}
+            cmap_ = {cat: PALETTE[i % len(PALETTE)] for i, cat in enumerate(cats)}
             colors = np.array([cmap_[str(t)] for t in vals], dtype=object)
             handles += [
                 Line2D([], [], ls="", marker="o", color=cmap_[cat], label=f"{color_by} = {cat}") for cat in cats
@@ -502,13 +580,24 @@ def plot_selection(
             p[i], c[i], s=60 if pareto[i] else 36, facecolors=col if kept[i] else "none",
             edgecolors=edge, linewidths=1.6 if pareto[i] else 1.0, alpha=1.0 if kept[i] else 0.7, zorder=2,
         )
+    cut_label = f"{words(performance)} cutoff"
+    if cutoff is None and "kept" in df.columns and kept.any() and (~kept & ok).any():
+        # a ranked table from select_models: the cutoff lies at the worst kept model
+        cutoff = float(np.min(p[kept & ok])) if higher_is_better else float(np.max(p[kept & ok]))
+        cut_label = "worst kept model"
     if cutoff is not None:
         ax.axvline(cutoff, color="0.4", ls="--", lw=0.8, zorder=0)
-        handles.append(Line2D([], [], color="0.4", ls="--", lw=0.8, label=f"{performance} cutoff"))
+        handles.append(Line2D([], [], color="0.4", ls="--", lw=0.8, label=cut_label))
+    # labelled points: every model with label=COL; else (from a 'model' column or the index) the
+    # Pareto front and the top-ranked model
     if label is not None:
-        for i in np.flatnonzero(ok):
-            ax.annotate(str(df[label].iloc[i]), (p[i], c[i]), xytext=(4, 3), textcoords="offset points", fontsize=7)
-    base = "tab:blue" if color_by is None else "0.5"
+        names, show = df[label].astype(str).to_numpy(), ok
+    else:
+        names = (df["model"] if "model" in df.columns else pd.Series(df.index)).astype(str).to_numpy()
+        show = ok & (pareto | (kept & (c == np.max(np.where(kept & ok, c, -np.inf)))))
+    for i in np.flatnonzero(show):
+        ax.annotate(names[i], (p[i], c[i]), xytext=(5, 3), textcoords="offset points", fontsize=7)
+    base = PALETTE[0] if color_by is None else "0.5"
     handles = [
         Line2D([], [], ls="", marker="o", color=base, label="kept"),
         Line2D([], [], ls="", marker="o", markerfacecolor="none", markeredgecolor="0.5", label="dropped"),
@@ -520,11 +609,11 @@ def plot_selection(
     ax.legend(handles=handles, fontsize=8, frameon=False, loc="best")
     if mappable is not None:
         fig.colorbar(mappable, ax=ax).set_label(color_by)
-    ax.set_xlabel(performance + ("" if higher_is_better else " (lower is better)"))
-    ax.set_ylabel(f"{cons_cols[0]} (consistency)")
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    if title is not None:
-        ax.set_title(title)
+    ax.set_xlabel(f"{words(performance)}, performance" + ("" if higher_is_better else " (lower is better)"))
+    ax.set_ylabel(f"{words(cons_cols[0])}, consistency")
+    if title is None:
+        title = (f"Model selection: {int((kept & ok).sum())} of {int(ok.sum())} models kept,\n"
+                 f"ranked by {words(cons_cols[0])}")
+    ax.set_title(title)
     _write(fig, path)
     return fig

@@ -341,7 +341,7 @@ _LABELS = {"gt_snr": "ground-truth SNR (saliency)", "auroc": "test AUROC", "kmer
            "kattr_kld_acme": "KLD k-attr-mean (acme)"}
 
 
-def figures(table: pd.DataFrame, out_dir: Any, *, overwrite: bool = True, dpi: int = 90,
+def figures(table: pd.DataFrame, out_dir: Any, *, overwrite: bool = True, dpi: int = 150,
             tolerance: float = 0.01) -> list[Path]:
     """PNGs in ``out_dir``: ``snr_vs_<column>.png`` for each KLD and AUROC (coloured by
     activation, marker by architecture, batch norm or strategy, Spearman in the title) and
@@ -352,12 +352,21 @@ def figures(table: pd.DataFrame, out_dir: Any, *, overwrite: bool = True, dpi: i
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from .plot import plot_selection
+    from .plot import HOUSE_STYLE
+
+    with plt.rc_context(HOUSE_STYLE):
+        return _figures(table, out_dir, overwrite=overwrite, dpi=dpi, tolerance=tolerance)
+
+
+def _figures(table: pd.DataFrame, out_dir: Any, *, overwrite: bool, dpi: int, tolerance: float) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    from .plot import FIGSIZE, PALETTE, plot_selection
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    colours = {"exponential": "tab:red", "relu": "tab:blue"}
+    colours = {"exponential": PALETTE[1], "relu": PALETTE[0]}
     if "architecture" not in table.columns and "batch_norm" in table.columns:
         bn = table["batch_norm"].astype(bool)
         if "strategy" in table.columns and bn.all():  # one BN setting: tell the strategies apart
@@ -366,21 +375,24 @@ def figures(table: pd.DataFrame, out_dir: Any, *, overwrite: bool = True, dpi: i
             table = table.assign(architecture=np.where(bn, "bn", "nobn"))
     markers = dict(zip(pd.unique(table["architecture"]), "o^sDvP*Xph<>"))
     for col in _kld_columns(table) + ["auroc"]:
-        fig, ax = plt.subplots(figsize=(5, 4))
+        fig, ax = plt.subplots(figsize=FIGSIZE["square"])
         for (arch, act), df in table.groupby(["architecture", "activation"]):
             ax.scatter(df[col], df["gt_snr"], c=colours.get(act, "grey"), marker=markers.get(arch, "s"),
                        s=18, alpha=0.75, label=f"{arch} {act}")
         ax.set_xlabel(_LABELS.get(col, col))
         ax.set_ylabel(_LABELS["gt_snr"])
-        ax.set_title(f"Spearman = {spearman(table['gt_snr'], table[col]):.2f} (n = {len(table)})")
+        ax.set_title(f"Ground-truth SNR against {_LABELS.get(col, col)}\n"
+                     f"Spearman = {spearman(table['gt_snr'], table[col]):.2f} (n = {len(table)} models)")
         ax.legend(fontsize=7)
         fig.tight_layout()
         written.append(_save_png(fig, out / f"snr_vs_{col}.png", overwrite, dpi))
     if "kattr_kld_paper" in table.columns:
         p = out / "selection.png"
-        fig, ax = plt.subplots(figsize=(5, 4))
+        fig, ax = plt.subplots(figsize=FIGSIZE["square"])
         plot_selection(table, performance="auroc", consistency="kattr_kld_paper", tolerance=tolerance,
-                       color_by="activation", ax=ax, title=f"selection: AUROC within {tolerance:g} of best")
+                       color_by="activation", ax=ax,
+                       title=f"Model selection: test AUROC within {tolerance:g} of the best,\n"
+                             "ranked by k-attr-mean KLD")
         fig.tight_layout()
         written.append(_save_png(fig, p, overwrite, dpi))
     return written

@@ -303,7 +303,8 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
     gt_parts: dict[str, list[np.ndarray]] = {"auroc": [], "auprc": [], "snr": []}
     try:
         if need_attr:
-            with tqdm(total=N * n_passes, desc=str(getattr(m, "name", "model")), unit="seq", disable=None if progress else True,
+            with tqdm(total=N * n_passes, desc=str(getattr(m, "name", "model")), unit="seq",
+                      disable=None if progress else True,
                       leave=False, dynamic_ncols=True) as bar:
                 gen = af_attr.iter_attributions(m, xa, method=method, batch_size=batch_size, layout=layout,
                                                 **method_kwargs)

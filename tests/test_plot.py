@@ -120,7 +120,7 @@ def test_given_ax(data, kmer, kattr):
     assert plot.plot_selection(scores(), performance="auroc", consistency="kld", ax=axes[1, 0]) is fig
     assert axes[0, 0].get_xlabel().startswith("3-mer")
     assert "theta" in axes[0, 1].get_xlabel()
-    assert axes[1, 0].get_xlabel() == "auroc"
+    assert axes[1, 0].get_xlabel() == "test AUROC, performance"  # in words
     assert len(fig.axes) == 5  # + the density colorbar
 
 
