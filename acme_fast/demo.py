@@ -277,12 +277,15 @@ def _logo_figure(best: Any, worst: Any, best_name: str, worst_name: str, x: np.n
     lo = max(0, int(hot[0]) - 5) if hot.size else 0
     hi = min(x.shape[1], (int(hot[-1]) + 6) if hot.size else x.shape[1])
     lo, hi = (lo, hi) if hi - lo <= 120 else (lo, lo + 120)
-    fig, axes = plt.subplots(3, 1, figsize=(min(0.12 * (hi - lo) + 1.5, 16.0), 5.2), sharex=True)
-    plot_attribution_logo(x[i:i + 1], saliency(best, x[i:i + 1]), 0, x_model=x_model[i:i + 1], start=lo, stop=hi,
-                          ax=axes[:2])
-    axes[1].set_title(f"ranked first: {best_name}", fontsize=9, loc="left")
-    axes[1].set_xlabel("")
-    plot_attribution_logo(x[i:i + 1], saliency(worst, x[i:i + 1]), 0, start=lo, stop=hi, ax=axes[2])
-    axes[2].set_title(f"least consistent: {worst_name}", fontsize=9, loc="left")
-    fig.tight_layout()
-    return _save_png(fig, path, False, 90)
+    from .plot import HOUSE_STYLE
+
+    with plt.rc_context(HOUSE_STYLE):
+        fig, axes = plt.subplots(3, 1, figsize=(min(0.12 * (hi - lo) + 1.5, 16.0), 5.6), sharex=True)
+        plot_attribution_logo(x[i:i + 1], saliency(best, x[i:i + 1]), 0, x_model=x_model[i:i + 1], start=lo,
+                              stop=hi, ax=axes[:2], title=f"positive test sequence {i} (the most motif information)")
+        axes[1].set_title(f"saliency x input of the model ranked first: {best_name}", fontsize=8, loc="left")
+        axes[1].set_xlabel("")
+        plot_attribution_logo(x[i:i + 1], saliency(worst, x[i:i + 1]), 0, start=lo, stop=hi, ax=axes[2], title="")
+        axes[2].set_title(f"saliency x input of the least consistent model: {worst_name}", fontsize=8, loc="left")
+        fig.tight_layout()
+    return _save_png(fig, path, False, 150)

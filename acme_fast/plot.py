@@ -362,6 +362,8 @@ def plot_attribution_logo(
     save : path, optional
         Write the figure (``.png``, ``.pdf`` or ``.svg``), atomically.
     title : str, optional
+        Default ``"sequence INDEX"``; the drawn positions are added when part of the sequence is
+        drawn. ``""``: no title (the caller titles the axes, and says what is drawn).
     kind : {"grad_x_input", "corrected"}
         ``"grad_x_input"``: the attribution times the one-hot input (one letter per
         position, height = the score of the observed base). ``"corrected"``: the
@@ -451,9 +453,11 @@ def plot_attribution_logo(
         a_.set_xlim(lo - 0.5, hi - 0.5)
     if title is None:
         title = f"sequence {index}"
-    if (lo, hi) != (0, L):  # never crop without saying so
+    if title != "" and (lo, hi) != (0, L):  # never crop without saying so ("": no title, the caller's)
         title += f", positions {lo}-{hi - 1} of 0-{L - 1} shown"
-    if m is None:
+    if title == "":
+        pass
+    elif m is None:
         axes[0].set_title(title)
     else:
         fig.suptitle(title, fontsize=HOUSE_STYLE["axes.titlesize"])
