@@ -903,20 +903,30 @@ def _add_model_commands(sub: Any) -> None:
         q.add_argument("--dataset", metavar="NAME", help="dataset / member / array of ATTR")
         q.add_argument("--layout", **layout_kw)
 
-    k = kinds.add_parser("kmer", help="k-mer spectrum of the attributed intervals against the prior")
+    k = kinds.add_parser("kmer", help="k-mer spectrum of the attributed intervals against the prior",
+                         description="Frequency of every k-mer inside the attributed intervals of ATTR (bars), the "
+                                     "prior of all k-mers of SEQS over them (line), and the most attributed k-mers "
+                                     "listed beside the plot (Fig. 2d of the paper).")
     attr_args(k, True)
     k.add_argument("--k", type=int, default=6, help="k-mer length (default 6)")
     k.add_argument("--top", type=int, default=10, help="k-mers to label (default 10)")
     k.add_argument("--preset", choices=("paper", "acme"), default="paper",
                    help="paper: the method as the paper describes it (default); acme: the published code's numbers")
     common(k)
-    t = kinds.add_parser("kattr", help="angular density of the k-attr-mean metric")
+    t = kinds.add_parser("kattr", help="angular density of the k-attr-mean metric",
+                         description="Density of the directions of the strongest attribution windows of ATTR over the "
+                                     "two angles of the k-attr-mean metric (Fig. 2e/f of the paper); dense spots are "
+                                     "recurring patterns.")
     attr_args(t, False)
     t.add_argument("--preset", choices=("paper", "acme"), default="paper",
                    help="paper: the method as the paper describes it (default); acme: the published code's numbers")
     t.add_argument("--log", action="store_true", help="logarithmic colour scale")
     common(t)
-    lg = kinds.add_parser("logo", help="attribution logo of one sequence (grad x input)")
+    lg = kinds.add_parser("logo", help="attribution logo of one sequence (grad x input)",
+                          description="Sequence logo of the attribution (grad x input) of sequence --index, with the "
+                                      "ground truth above it when given (Fig. 2g of the paper). Long sequences are "
+                                      "drawn in a window around the most attributed position; the title says which "
+                                      "positions are shown.")
     attr_args(lg, True)
     lg.add_argument("--index", type=int, required=True, metavar="I", help="index of the sequence")
     lg.add_argument("--ground-truth", metavar="X_MODEL", help="per-position base probabilities (synthetic data)")
@@ -927,7 +937,10 @@ def _add_model_commands(sub: Any) -> None:
     lg.add_argument("--start", type=int, metavar="S", help="first position to draw (0-based; with --stop)")
     lg.add_argument("--stop", type=int, metavar="E", help="end of the drawn positions (exclusive)")
     common(lg)
-    sel = kinds.add_parser("selection", help="performance against consistency, one point per model")
+    sel = kinds.add_parser("selection", help="performance against consistency, one point per model",
+                           description="One point per model of TABLE: performance against consistency, kept models "
+                                       "filled, the Pareto front joined and named, the performance cutoff dashed "
+                                       "(Fig. 3a/b of the paper).")
     sel.add_argument("table", metavar="TABLE", help="table with one row per model (.csv or .json)")
     sel.add_argument("--performance", required=True, metavar="COL",
                      help="column of the performance score (x axis), e.g. auroc")

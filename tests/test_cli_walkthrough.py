@@ -190,6 +190,7 @@ def test_version_and_help():
                     helps = {a.dest: a.help for a in action._choices_actions} if hasattr(action, "_choices_actions") \
                         else {}
                     assert helps.get(name), f"subcommand {name!r} has no help"
+                    assert sub.description, f"subcommand {name!r} has no description"
                     walk(sub)
             else:
                 assert action.help, f"option {action.option_strings or action.dest} of {parser.prog} has no help"
