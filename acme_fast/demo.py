@@ -222,8 +222,7 @@ def paper_in_miniature(
     input_shape = tuple(np.asarray(data.X_train).shape[1:])
     jobs = [(a, s) for a in activations for s in strategies]
     rows, models = [], {}
-    bars = None if progress else True  # tqdm: None = only on a terminal
-    for i, (act, strat) in enumerate(tqdm(jobs, desc="train + score", unit="model", disable=bars)):
+    for i, (act, strat) in enumerate(tqdm(jobs, desc="train + score", unit="model", disable=not progress)):
         name = f"{act}/{strat}"
         t1 = time.perf_counter()
 

@@ -99,7 +99,7 @@ def score_shipped(models_dir: Any, *, dataset: Any = None, n: int = 20000, seed:
     y_test = np.asarray(dataset.Y_test).reshape(len(x_test), -1)[:, 0]
     x_pos, xm_pos = dataset.positives("test")
     rows = []
-    for path in tqdm(files, desc="models", unit="model", disable=None if progress else True, leave=False):
+    for path in tqdm(files, desc="models", unit="model", disable=not progress, leave=False):
         t0 = time.perf_counter()
         arch, act, idx = _NAME.match(path.name).groups()
         model = load_shipped_model(path)
@@ -237,7 +237,7 @@ def run_sweep(data: Any, *, groups: Sequence[tuple[str, bool, str]] | None = Non
     input_shape = tuple(np.asarray(data.X_train).shape[1:])
     jobs = [(g, t) for t in range(int(trials)) for g in groups]
     rows = []
-    for (strategy, bn, act), trial in tqdm(jobs, desc="sweep", unit="model", disable=None if progress else True):
+    for (strategy, bn, act), trial in tqdm(jobs, desc="sweep", unit="model", disable=not progress):
         t0 = time.perf_counter()
 
         def builder(act=act, bn=bn):

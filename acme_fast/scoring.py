@@ -304,7 +304,7 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
     try:
         if need_attr:
             with tqdm(total=N * n_passes, desc=str(getattr(m, "name", "model")), unit="seq",
-                      disable=None if progress else True,
+                      disable=not progress,
                       leave=False, dynamic_ncols=True) as bar:
                 gen = af_attr.iter_attributions(m, xa, method=method, batch_size=batch_size, layout=layout,
                                                 **method_kwargs)
@@ -464,7 +464,7 @@ def score_models(models: Any, x: Any, *, builder: Any = None, progress: bool = T
     if kwargs.get("x_model") is not None:
         kwargs["x_model"] = _as_array(kwargs["x_model"], layout, "x_model")
     rows = []
-    for name, mdl in tqdm(items, desc="models", unit="model", disable=None if progress else True, leave=False):
+    for name, mdl in tqdm(items, desc="models", unit="model", disable=not progress, leave=False):
         rec = score_model(mdl, xa, builder=builder, progress=progress, **kwargs)
         rows.append({"model": str(name), **rec})
     return pd.DataFrame(rows)
@@ -494,7 +494,7 @@ def groundtruth_stream(attr: Any, x: Any, x_model: Any, *, batch_size: int | Non
         bs = batch_size or default_batch_size(a_src, x_src, m_src)
         parts: dict[str, list[np.ndarray]] = {"auroc": [], "auprc": [], "snr": []}
         N = a_src.n_sequences
-        with tqdm(total=N, desc="ground truth", unit="seq", disable=None if progress else True, leave=False) as bar:
+        with tqdm(total=N, desc="ground truth", unit="seq", disable=not progress, leave=False) as bar:
             for s in range(0, N, bs):
                 e = min(N, s + bs)
                 try:

@@ -279,7 +279,7 @@ def score_stream(attr: Any, x: Any = None, *, metrics: Any = METRICS, preset: st
         N = a_src.n_sequences
         names = {"attr": a_src.label, "x": x_src.label if x_src is not None else "x"}
         desc = a_src.path.name if a_src.path is not None else "attr"
-        with tqdm(total=N * n_passes, desc=desc, unit="seq", disable=None if progress else True, leave=False,
+        with tqdm(total=N * n_passes, desc=desc, unit="seq", disable=not progress, leave=False,
                   dynamic_ncols=True) as bar:
             for p in range(n_passes):
                 if p > 0:

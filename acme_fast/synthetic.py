@@ -643,7 +643,7 @@ def make_dataset(
     if isinstance(core_motifs, str) or len(core_motifs) == 0:
         raise ValueError(f"core_motifs: expected a non-empty sequence of JASPAR names, got {core_motifs!r}")
 
-    with tqdm(total=5, desc="synthetic data", unit="step", disable=None if progress else True, leave=False) as bar:
+    with tqdm(total=5, desc="synthetic data", unit="step", disable=not progress, leave=False) as bar:
         pwms = load_jaspar_pwms(jaspar_release, "CORE", "vertebrates")
         by_lower = {k.lower(): k for k in pwms}
         core_names = []
