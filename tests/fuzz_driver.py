@@ -330,7 +330,8 @@ def target_select(n: int) -> None:
         if res is not None:
             # rows come sorted by rank
             kept = res.set_index("model").loc[t["model"], "kept"].to_numpy(dtype=bool)
-            finite = np.isfinite(t[["auroc", "kld"]].to_numpy()).all(axis=1)
+            used = [args["performance"], args["consistency"]]  # the columns this call ranked by
+            finite = np.isfinite(t[used].to_numpy(dtype=float)).all(axis=1)
             assert not (kept & ~finite).any()  # a model with a missing value is never kept
             if not names and finite.any():
                 assert kept.any()  # the best model is within any tolerance of itself
