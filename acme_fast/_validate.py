@@ -23,10 +23,10 @@ PRESETS = ("paper", "acme")
 _X_NATIVE = (np.uint8, np.float32, np.float64)
 
 
-def check_layout(layout: Any) -> bool:
+def check_layout(layout: Any, name: str = "layout") -> bool:
     """Return True for "NCL", False for "NLC"; raise for anything else."""
     if not isinstance(layout, str) or layout.upper() not in LAYOUTS:
-        raise ValueError(f"layout: expected 'NLC' (N, L, 4) or 'NCL' (N, 4, L), got {layout!r}")
+        raise ValueError(f"{name}: expected 'NLC' (N, L, 4) or 'NCL' (N, 4, L), got {layout!r}")
     return layout.upper() == "NCL"
 
 

@@ -459,20 +459,20 @@ def _attribute(args: argparse.Namespace) -> int:
     with open_source(args.seqs, args.seqs_dataset, args.layout, name="seqs") as src:
         check_onehot_dtype(src)
         x = src.read(0, src.n_sequences)
-    try:
-        from acme_fast import attribution as af_attr
-    except ImportError as exc:
-        raise CLIError(f"attribute needs TensorFlow: pip install 'acme_fast[tf]' ({exc})") from None
+    from acme_fast import attribution as af_attr
     from acme_fast._builder import parse_builder_kwargs
 
     try:
         bkw = parse_builder_kwargs(args.builder_kwargs)
         af_attr.check_model_path(args.model, args.builder, bkw)
-        model = af_attr.load_model(args.model, builder=args.builder, builder_kwargs=bkw)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        msg = str(exc)
-        raise CLIError(("--builder:" + msg[len("builder:"):]) if msg.startswith("builder:") else msg) from None
+        model = af_attr.get_backend(args.model, builder=args.builder, builder_kwargs=bkw, device=args.device,
+                                    model_layout=args.model_layout)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+        raise CLIError(_cli_message(str(exc))) from None
     method = _METHODS[args.method]
+    method_kwargs = {} if args.output_index is None else {"output": args.output_index}
     name = args.dataset or args.method
     kind = out.suffix.lower()
     tmp = _tmp_name(out, ".npy" if kind == ".npz" else None)
@@ -487,13 +487,14 @@ def _attribute(args: argparse.Namespace) -> int:
             dset.attrs["method"] = method
             dset.attrs["layout"] = args.layout
             dset.attrs["model"] = str(args.model)
+            dset.attrs["framework"] = model.framework
         else:
             arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=x.shape)
         try:
             with tqdm(total=x.shape[0], desc="attributions", unit="seq", disable=not _show_progress(args.quiet),
                       leave=False) as bar:
                 for start, ab in af_attr.iter_attributions(model, x, method=method, batch_size=args.batch_size,
-                                                           layout=args.layout):
+                                                           layout=args.layout, **method_kwargs):
                     n = ab.shape[0]
                     (dset if dset is not None else arr)[start:start + n] = ab
                     bar.update(n)
@@ -752,10 +753,8 @@ def _score_models(args: argparse.Namespace) -> int:
     if args.quantile is not None:
         kw["quantile"] = args.quantile
     _quiet_tensorflow(args.quiet)
-    try:
-        from acme_fast.scoring import score_model
-    except ImportError as exc:
-        raise CLIError(f"score-models needs TensorFlow: pip install 'acme_fast[tf]' ({exc})") from None
+    from acme_fast.scoring import score_model
+
     rows = []
     show = _show_progress(args.quiet)
     for i, (name, path) in enumerate(named):
@@ -765,19 +764,40 @@ def _score_models(args: argparse.Namespace) -> int:
             rec = score_model(path, x, method=_METHODS[args.method], metrics=metrics, x_model=xm, y=y,
                               batch_size=args.batch_size, preset=args.preset, layout=args.layout,
                               builder=args.builder, builder_kwargs=bkw, attribute_on=on, progress=show,
-                              n_threads=args.threads, method_kwargs=method_kwargs, **kw)
-        except (ValueError, TypeError, FileNotFoundError) as exc:
-            msg = str(exc)
-            for api, flag in (("builder:", "--builder:"), ("attribute_on:", "--attribute-on:"), ("y:", "--labels:")):
-                if msg.startswith(api):
-                    msg = flag + msg[len(api):]
-            raise CLIError(f"{name}: {msg}") from None
+                              n_threads=args.threads, method_kwargs=method_kwargs, device=args.device,
+                              model_layout=args.model_layout, **kw)
+        except ImportError as exc:
+            raise CLIError(f"{name}: {exc}") from None
+        except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+            raise CLIError(f"{name}: {_cli_message(str(exc))}") from None
         rows.append({"model": name, "path": path, **rec})
     _write_table(rows, out)
     if not args.quiet:
         print(f"acme-fast score-models: {len(rows)} model(s) scored, table written to {out} "
               f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     return 0
+
+
+_API_TO_FLAG = (("builder:", "--builder:"), ("attribute_on:", "--attribute-on:"), ("y:", "--labels:"),
+                ("device:", "--device:"), ("model_layout:", "--model-layout:"), ("output:", "--output-index:"))
+
+
+def _cli_message(msg: str) -> str:
+    """An API error message with the argument named as the command line names it."""
+    for api, flag in _API_TO_FLAG:
+        if msg.startswith(api):
+            return flag + msg[len(api):]
+    return msg
+
+
+def framework_args(q: argparse.ArgumentParser) -> None:
+    """--device / --model-layout / --output-index (the model side of attribute and score-models)."""
+    q.add_argument("--device", metavar="DEVICE",
+                   help="where the model runs: PyTorch 'cpu', 'cuda', 'cuda:1' (default: CUDA when available); "
+                        "TensorFlow '/GPU:0', '/CPU:0' (default: TensorFlow's choice)")
+    q.add_argument("--model-layout", choices=("NLC", "NCL"), type=str.upper, default=None,
+                   help="the input layout the model takes (default: NLC (N, L, 4) for Keras, NCL (N, 4, L) for "
+                        "PyTorch); SEQS are transposed for it when --layout differs")
 
 
 def builder_args(q: argparse.ArgumentParser) -> None:
@@ -789,26 +809,35 @@ def builder_args(q: argparse.ArgumentParser) -> None:
                    help="for weights-only model files: the function that builds the architecture, as "
                         "MODULE:FUNCTION (a module on the Python path or in the working directory), "
                         f"path/to/file.py:FUNCTION, or one of the package's architectures by name ({names}). The "
-                        "paper's shipped files (cnn_{deep,shallow}_{relu,exponential}_N.h5) need none")
+                        "paper's shipped files (cnn_{deep,shallow}_{relu,exponential}_N.h5) need none. For a PyTorch "
+                        "state dict (.pt, .pth): the function that returns the torch.nn.Module it is loaded into")
     q.add_argument("--builder-kwargs", metavar="JSON",
                    help="keyword arguments of the builder as a JSON object, e.g. '{\"activation\": \"exponential\"}'")
 
 
 def _add_model_commands(sub: Any) -> None:
     layout_kw = {"choices": ("NLC", "NCL"), "default": "NLC", "type": str.upper,
-                 "help": "NLC: (N, L, 4), TensorFlow; NCL: (N, 4, L) (default NLC)"}
+                 "help": "layout of SEQS and of the attributions: NLC (N, L, 4) or NCL (N, 4, L) (default NLC)"}
 
     a = sub.add_parser(
-        "attribute", help="compute attribution maps of a Keras model, streamed into a .npy/.npz/.h5 file",
-        description="Attribution maps of MODEL (.keras, .h5, SavedModel) on SEQS, computed batch by batch and "
-                    "written to OUT as they come (the whole array is never in memory). Needs TensorFlow.",
+        "attribute", help="compute attribution maps of a Keras or PyTorch model, streamed into a .npy/.npz/.h5 file",
+        description="Attribution maps of MODEL on SEQS, computed batch by batch and written to OUT as they come (the "
+                    "whole array is never in memory). Keras models (.keras, .h5, SavedModel) need TensorFlow "
+                    "(pip install 'acme_fast[tf]'), PyTorch models (TorchScript .pt/.pth, torch.export .pt2, a state "
+                    "dict with --builder) need PyTorch (pip install 'acme_fast[torch]').",
     )
-    a.add_argument("model", metavar="MODEL", help="saved Keras model (.keras, .h5, SavedModel directory)")
+    a.add_argument("model", metavar="MODEL",
+                   help="saved model: Keras (.keras, .h5, .weights.h5 with --builder, SavedModel directory) or PyTorch "
+                        "(TorchScript .pt/.pth, torch.export .pt2, state dict .pt/.pth with --builder); the framework "
+                        "is chosen by the file's suffix")
     a.add_argument("seqs", metavar="SEQS", help="one-hot sequences (.npy, .npz, .h5, .zarr) or FASTA")
     a.add_argument("-o", "--output", required=True, metavar="OUT", help="output: .npy, .npz or .h5")
     a.add_argument("--method", choices=("saliency", "smoothgrad", "ig"), default="saliency",
                    help="attribution method (default saliency; ig: integrated gradients)")
     builder_args(a)
+    framework_args(a)
+    a.add_argument("--output-index", type=int, metavar="I",
+                   help="model output (task) to attribute (default: the mean over outputs)")
     a.add_argument("--batch-size", type=int, default=256, metavar="N", help="sequences per batch (default 256)")
     a.add_argument("--layout", **layout_kw)
     a.add_argument("--dataset", metavar="NAME",
@@ -824,10 +853,12 @@ def _add_model_commands(sub: Any) -> None:
                     "Pearson r for continuous ones); attribution maps (--method) of the sequences chosen by "
                     "--attribute-on are scored with the k-mer and k-attr-mean KLDs (and, with --ground-truth, "
                     "against the true motifs). The table (one row per model, column 'model') feeds 'acme-fast "
-                    "select' directly. Needs TensorFlow (pip install 'acme_fast[tf]').",
+                    "select' directly. Keras models need TensorFlow (pip install 'acme_fast[tf]'), PyTorch models "
+                    "PyTorch (pip install 'acme_fast[torch]').",
     )
     m.add_argument("models", nargs="+", metavar="MODEL",
-                   help="model files (.keras, .h5, .weights.h5 with --builder, SavedModel directory), named by their "
+                   help="model files, Keras (.keras, .h5, .weights.h5 with --builder, SavedModel directory) or "
+                        "PyTorch (TorchScript .pt/.pth, torch.export .pt2, state dict with --builder), named by their "
                         "file names, or NAME=PATH")
     m.add_argument("--seqs", required=True, metavar="SEQS", help="one-hot sequences (.npy, .npz, .h5, .zarr) or FASTA")
     m.add_argument("--seqs-dataset", metavar="NAME", help="dataset / member / array of --seqs")
@@ -847,6 +878,7 @@ def _add_model_commands(sub: Any) -> None:
     m.add_argument("--method", choices=("saliency", "smoothgrad", "ig"), default="saliency",
                    help="attribution method (default saliency; ig: integrated gradients)")
     builder_args(m)
+    framework_args(m)
     m.add_argument("--preset", choices=("paper", "acme"), default="paper",
                    help="paper: the method as the paper describes it (default); acme: the published code's numbers")
     m.add_argument("--k", type=int, default=6, help="k-mer length (default 6)")

@@ -118,7 +118,7 @@ def main() -> None:
         af.kattr_kld(full, preset=preset, n_threads=threads)
 
     full = at.saliency(model, x, batch_size=bs)
-    threads = a.threads if a.threads is not None else _default_threads()
+    threads = a.threads if a.threads is not None else _default_threads(at.get_backend(model))
     t = interleaved_min({
         "bare": lambda: bare_saliency(grad, x, bs),
         "acme_fast": lambda: at.saliency(model, x, batch_size=bs),

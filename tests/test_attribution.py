@@ -269,7 +269,7 @@ def test_load_model_errors(tmp_path, model1):
     (tmp_path / "m.txt").write_text("x")
     with pytest.raises(ValueError, match="unsupported file"):
         at.load_model(tmp_path / "m.txt")
-    with pytest.raises(TypeError, match="model: expected a keras.Model or a path"):
+    with pytest.raises(TypeError, match="model: expected a keras.Model, a torch.nn.Module, a callable or a path"):
         at.load_model(42)
     with pytest.raises(TypeError, match="builder: expected it to return a keras.Model"):
         at.load_model(tmp_path / "w.weights.h5", builder=lambda: None)
@@ -334,7 +334,7 @@ def test_missing_tensorflow_message():
         "import sys; sys.modules['tensorflow'] = None\n"
         "import numpy as np; from acme_fast import attribution as at\n"
         "try:\n"
-        "    at.saliency(None, np.zeros((1, 5, 4)))\n"
+        "    at.saliency(lambda t: t, np.zeros((1, 5, 4)))\n"
         "except ImportError as e:\n"
         "    assert 'pip install \"acme_fast[tf]\"' in str(e), str(e)\n"
         "else:\n"

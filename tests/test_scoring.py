@@ -101,7 +101,8 @@ def test_label_metrics_vs_sklearn(data):
     assert m["auroc"] == pytest.approx(np.mean([skm.roc_auc_score(Y[:, t], S[:, t]) for t in range(2)]))
     yc = rng.normal(size=N)
     rec = score_model(paths[0], x, y=yc, metrics=("kattr",), batch_size=16, progress=False)
-    assert rec["pearson_r"] == pytest.approx(np.corrcoef(yc, pred)[0, 1], rel=1e-9)
+    # float32 predictions may differ in the last bit with the batch shape (padded batches of 16 here)
+    assert rec["pearson_r"] == pytest.approx(np.corrcoef(yc, pred)[0, 1], rel=1e-6)
     assert np.isfinite(rec["kattr_kld"])
 
 
