@@ -381,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "chunk is an error, since zarr would silently return the fill value)")
     s.set_defaults(func=_score)
     _add_model_commands(sub)
+    _add_motif_commands(sub)
     _add_synth_command(sub)
     _add_reproduce_command(sub)
     return p
@@ -798,6 +799,166 @@ def framework_args(q: argparse.ArgumentParser) -> None:
     q.add_argument("--model-layout", choices=("NLC", "NCL"), type=str.upper, default=None,
                    help="the input layout the model takes (default: NLC (N, L, 4) for Keras, NCL (N, 4, L) for "
                         "PyTorch); SEQS are transposed for it when --layout differs")
+
+
+def _read_pairs(args: argparse.Namespace, attr_path: str) -> tuple[Any, Any]:
+    """(x, attr) arrays of SEQS and one attribution file, checked as a pair."""
+    from acme_fast.io import check_attr_dtype, check_onehot_dtype, check_pair, open_source
+
+    with open_source(args.seqs, args.seqs_dataset, args.layout, name="seqs") as xs, \
+            open_source(attr_path, args.dataset, args.layout, name="attr") as as_:
+        check_onehot_dtype(xs)
+        check_attr_dtype(as_)
+        check_pair(xs, as_)
+        return xs.read(0, xs.n_sequences), as_.read(0, as_.n_sequences)
+
+
+def _motif_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    _check_pos("--k", args.k)
+    _check_pos("--window", args.window)
+    _check_pos("--min-support", args.min_support)
+    kw: dict[str, Any] = {"k": args.k, "window": args.window, "preset": args.preset, "layout": args.layout,
+                          "min_support": args.min_support,
+                          "methods": tuple(m for part in (args.methods or ["kmer,kattr"])
+                                           for m in part.split(",") if m)}
+    if args.quantile is not None:
+        kw["quantile"] = args.quantile
+    return kw
+
+
+def _motif_db(args: argparse.Namespace) -> dict[str, Any]:
+    return {"db": args.db, "release": args.jaspar, "collection": args.jaspar_collection,
+            "tax_group": None if args.tax_group in ("", "all") else args.tax_group}
+
+
+def _motifs(args: argparse.Namespace) -> int:
+    from acme_fast import motifs as M
+
+    t0 = time.perf_counter()
+    out = _check_out(args.output, args.force, (".csv", ".tsv", ".json"))
+    meme = _check_out(args.meme, args.force, (".meme", ".txt"), "--meme") if args.meme else None
+    seqlets = _check_out(args.seqlets, args.force, (".csv", ".tsv"), "--seqlets") if args.seqlets else None
+    if args.db is not None and not Path(args.db).is_file():
+        raise CLIError(f"--db: no such MEME file: '{args.db}'")
+    try:
+        kw = _motif_kwargs(args)
+        x, a = _read_pairs(args, args.attr)
+        res = M.find_motifs(x, a, **kw)
+        if not args.no_match and len(res):
+            _cli_need("memelite", "matching motifs (--no-match skips it)", "motifs")
+            M.match_motifs(res, **_motif_db(args))
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        raise CLIError(_cli_message(str(exc)).replace("db:", "--db:")) from None
+    _write_frame(res.to_frame(), out)
+    if meme is not None:
+        M.write_meme(res, meme, overwrite=args.force)
+    if seqlets is not None:
+        with atomic_output(seqlets) as tmp:
+            res.seqlet_frame().to_csv(tmp, index=False, sep="\t" if seqlets.suffix == ".tsv" else ",",
+                                      lineterminator="\n")
+    if not args.quiet:
+        d = M.diversity(res)
+        print(f"acme-fast motifs: {len(res)} motif(s) ({d['n_motifs']} with >= {kw['min_support']} seqlets, "
+              f"entropy {d['motif_entropy']:.2f} nats) written to {out} ({time.perf_counter() - t0:.1f} s)",
+              file=sys.stderr)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from acme_fast.report import write_report
+    from acme_fast.scoring import model_name
+
+    t0 = time.perf_counter()
+    out = _check_out(args.output, args.force, (".html", ".htm"))
+    _cli_need("matplotlib", "acme-fast report", "plot")
+    _cli_need("logomaker", "acme-fast report", "plot")
+    if not args.no_match:
+        _cli_need("memelite", "matching motifs (--no-match skips it)", "motifs")
+    named = [model_name(a) for a in args.attr]
+    if len({n for n, _ in named}) != len(named):
+        raise CLIError("ATTR: two attribution files have the same name; name them with NAME=PATH")
+    if args.scores is not None and not Path(args.scores).is_file():
+        raise CLIError(f"--scores: no such file: '{args.scores}'")
+    try:
+        kw = _motif_kwargs(args)
+        arrays, x = {}, None
+        for name, path in named:
+            x, arrays[name] = _read_pairs(args, path)
+        write_report(arrays, x, out, scores=args.scores, performance=args.performance,
+                     consistency=args.consistency, tolerance=args.tolerance, layout=args.layout,
+                     preset=args.preset, k=kw["k"], window=kw["window"], match=not args.no_match,
+                     db=args.db, overwrite=args.force, title=args.title or "acme_fast report")
+    except KeyError as exc:
+        raise CLIError(str(exc).strip("'\"")) from None
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        raise CLIError(_cli_message(str(exc))) from None
+    if not args.quiet:
+        print(f"acme-fast report: {len(named)} model(s), written to {out} ({time.perf_counter() - t0:.1f} s)",
+              file=sys.stderr)
+    return 0
+
+
+def _motif_args(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--seqs", required=True, metavar="SEQS", help="one-hot sequences (.npy, .npz, .h5, .zarr) or FASTA")
+    q.add_argument("--seqs-dataset", metavar="NAME", help="dataset / member / array of --seqs")
+    q.add_argument("--dataset", metavar="NAME", help="dataset / member / array of the attribution file(s)")
+    q.add_argument("--layout", choices=("NLC", "NCL"), default="NLC", type=str.upper,
+                   help="layout of SEQS and the attributions: NLC (N, L, 4) or NCL (N, 4, L) (default NLC)")
+    q.add_argument("--preset", choices=("paper", "acme"), default="paper", help="metric preset (default paper)")
+    q.add_argument("--k", type=int, default=6, help="k-mer length of the k-mer method (default 6)")
+    q.add_argument("--window", type=int, default=3, help="window of the k-attr method (default 3)")
+    q.add_argument("--quantile", type=float, default=None, help="attribution quantile (default 0.9)")
+    q.add_argument("--methods", action="append", default=None, metavar="kmer,kattr",
+                   help="which methods find motifs (default both)")
+    q.add_argument("--min-support", type=int, default=20, metavar="N",
+                   help="seqlets a motif needs to count (default 20)")
+    q.add_argument("--no-match", action="store_true", help="do not match motifs against a database")
+    q.add_argument("--db", metavar="MEME", help="match against this MEME file instead of JASPAR")
+    q.add_argument("--jaspar", default="JASPAR2024", metavar="RELEASE",
+                   help="JASPAR release of pyjaspar's offline files (default JASPAR2024)")
+    q.add_argument("--jaspar-collection", default="CORE", metavar="NAME", help="JASPAR collection (default CORE)")
+    q.add_argument("--tax-group", default="vertebrates", metavar="GROUP",
+                   help="JASPAR taxonomic group (default vertebrates; 'all' for every group)")
+    q.add_argument("--quiet", "-q", action="store_true", help="no summary line")
+    q.add_argument("--force", "-f", action="store_true", help="overwrite outputs that exist")
+
+
+def _add_motif_commands(sub: Any) -> None:
+    mo = sub.add_parser(
+        "motifs", help="motifs of an attribution set: k-mer and k-attr methods, matched to JASPAR",
+        description="Find the motifs behind the consistency metrics of ATTR (the attributed k-mers most enriched "
+                    "over the prior, grouped with reverse complements and shifts; the densest clusters of the "
+                    "angular embedding), merge those both methods find, and match them against JASPAR (pyjaspar's "
+                    "offline files, Tomtom from memelite). Writes a table (one row per motif), optionally a MEME "
+                    "file and the seqlets.",
+    )
+    mo.add_argument("attr", metavar="ATTR", help="attribution file (.npy, .npz, .h5, .zarr)")
+    mo.add_argument("-o", "--output", required=True, metavar="TABLE", help="motif table: .csv, .tsv or .json")
+    mo.add_argument("--meme", metavar="FILE", help="also write the motifs' PWMs as a MEME file")
+    mo.add_argument("--seqlets", metavar="FILE", help="also write the seqlets (motif, seq, start, end, strand)")
+    _motif_args(mo)
+    mo.set_defaults(func=_motifs, methods=None)
+
+    rp = sub.add_parser(
+        "report", help="one self-contained HTML page for a set of models (selection, spectra, motifs)",
+        description="Score each attribution file (one per model), find and match its motifs, and write one HTML "
+                    "page that works offline: the selection table (sortable), the selection plot, and per model the "
+                    "k-mer spectrum, the angular density, the motifs as logos with their JASPAR matches and "
+                    "q-values, and example attribution logos.",
+    )
+    rp.add_argument("attr", nargs="+", metavar="ATTR", help="attribution files, one per model (NAME=PATH names one)")
+    rp.add_argument("-o", "--output", required=True, metavar="HTML", help="the report (.html)")
+    rp.add_argument("--scores", metavar="TABLE", help="a score table with a model column (acme-fast score-models): "
+                                                      "its performance column joins by model name")
+    rp.add_argument("--performance", metavar="COL",
+                    help="performance column for the selection (from --scores); without it models are ranked by "
+                         "consistency and plotted against their number of motifs")
+    rp.add_argument("--consistency", default="kattr_kld", metavar="COL",
+                    help="consistency column (default kattr_kld)")
+    rp.add_argument("--tolerance", type=float, default=None, help="keep models within this of the best performance")
+    rp.add_argument("--title", metavar="TEXT", help="the page's title")
+    _motif_args(rp)
+    rp.set_defaults(func=_report, methods=None)
 
 
 def builder_args(q: argparse.ArgumentParser) -> None:

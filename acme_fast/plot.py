@@ -621,3 +621,62 @@ def plot_selection(
     ax.set_title(title)
     _write(fig, path)
     return fig
+
+
+# ---------------------------------------------------------------------------- motifs
+
+
+@_styled
+def plot_motif(
+    motif: Any,
+    *,
+    save: str | os.PathLike | None = None,
+    title: str | None = None,
+    source: str | None = None,
+    overwrite: bool = False,
+) -> Any:
+    """A discovered motif: its PWM as an information logo (bits) above its CWM (attribution).
+
+    Parameters
+    ----------
+    motif : acme_fast.motifs.Motif
+    save : path, optional
+        ``.png``, ``.pdf`` or ``.svg``, written atomically.
+    title : str, optional
+        Default: the motif's name, consensus, support, method(s) and best database match.
+    source : str, optional
+        Which model or file the motif comes from, added to the default title.
+    overwrite : bool
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .motifs import Motif
+
+    if not isinstance(motif, Motif):
+        raise TypeError(f"motif: expected an acme_fast.motifs.Motif, got {type(motif).__name__}")
+    path = _check_save(save, overwrite)
+    title = _check_title(title)
+    pwm = np.asarray(motif.pwm, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ic = 2.0 + np.nansum(np.where(pwm > 0, pwm * np.log2(pwm), 0.0), axis=1, keepdims=True)
+    width = max(3.0, 0.42 * motif.width + 1.4)
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(width, 3.4), sharex=True)
+    _logo(pwm * ic, a1, 0)
+    a1.set_ylabel("bits")
+    a1.set_ylim(0, 2)
+    _logo(np.asarray(motif.cwm, dtype=np.float64), a2, 0)
+    a2.set_ylabel("attribution")
+    a2.set_xlabel("position in motif")
+    if title is None:
+        best = motif.matches[0] if motif.matches else None
+        match = f"; best match {best['name']} (q = {best['q_value']:.2g})" if best else ""
+        where = f" of {source}" if source else ""
+        found = " and ".join({"kmer": "k-mer", "kattr": "k-attr"}[m] for m in motif.methods)
+        title = (f"{motif.name}{where}: {motif.consensus}\n{motif.support} seqlets, found by the {found} "
+                 f"method{'s' if len(motif.methods) > 1 else ''}{match}")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _write(fig, path)
+    return fig

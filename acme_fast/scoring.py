@@ -176,7 +176,8 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
                 layout: str | None = None, builder: Any = None, builder_kwargs: dict[str, Any] | None = None,
                 attribute_on: Any = None, progress: bool = True, n_threads: int | None = None,
                 model_layout: str | None = None, device: Any = None, dtype: Any = None, backend: Any = None,
-                method_kwargs: dict[str, Any] | None = None, gt_threshold: float = 0.1, gt_top_k: int = 10,
+                motifs: bool = False, method_kwargs: dict[str, Any] | None = None, gt_threshold: float = 0.1,
+                gt_top_k: int = 10,
                 **metric_kwargs: Any) -> dict[str, Any]:
     """Consistency (and optionally ground-truth and label) scores of one model, streamed.
 
@@ -227,6 +228,12 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
         Kernel threads. Default: all cores when the model runs on a GPU, one thread when it
         runs on the CPU (the model's own thread pool has the cores; see
         ``benchmarks/RESULTS.md``). Results do not depend on it.
+    motifs : bool
+        Also discover the motifs of the attributions (:class:`acme_fast.motifs.MotifAccumulator`,
+        with the metrics' ``k``, ``window``, ``quantile``, ``preset``; a second pass over the
+        spooled attributions) and add the diversity columns ``n_motifs``, ``motif_entropy``,
+        ``motif_effective_number``; the :class:`~acme_fast.motifs.MotifResult` is returned
+        under ``"motifs"``.
     model_layout, device, dtype, backend : optional
         As :func:`acme_fast.attribution.iter_attributions` (PyTorch: ``device=None`` picks
         CUDA when available, ``dtype=None`` follows the parameters; the model's mode and
@@ -260,7 +267,7 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
         layout = af_attr.default_layout(model, backend, model_layout)
     ncl = check_layout(layout)
     batch_size = check_int("batch_size", batch_size, 1)
-    if not ms and x_model is None and y is None:
+    if not ms and x_model is None and y is None and not motifs:
         raise ValueError("metrics: nothing to compute; ask for 'kmer'/'kattr' or pass x_model or y")
     kmer_kw, kattr_kw = split_metric_kwargs(metric_kwargs)
     method_kwargs = dict(method_kwargs or {})
@@ -282,6 +289,13 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
     kmer_acc = KmerAccumulator(**kmer_kw, **common) if "kmer" in ms else None
     kattr_kw.setdefault("two_pass", True)
     kattr_acc = KattrAccumulator(**kattr_kw, **common) if "kattr" in ms else None
+    motif_acc = None
+    if motifs:
+        from .motifs import MotifAccumulator
+
+        mkw = {key: kmer_kw[key] for key in ("k", "quantile", "buffer", "prior") if key in kmer_kw}
+        mkw.update({key: kattr_kw[key] for key in ("window", "bin_width", "prior_bins") if key in kattr_kw})
+        motif_acc = MotifAccumulator(**mkw, **common)
     if kmer_acc is not None and L < kmer_acc.k:
         raise ValueError(f"x: sequence length L={L} is shorter than k={kmer_acc.k}; expected L >= k")
     if kattr_acc is not None and L < kattr_acc.params.window:
@@ -301,6 +315,8 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
             kmer_acc.n_threads = n_threads
         if kattr_acc is not None:
             kattr_acc.n_threads = n_threads
+        if motif_acc is not None:
+            motif_acc.n_threads = n_threads
     rec: dict[str, Any] = {"n_sequences": int(N), "length": int(L), "method": method, "framework": be.framework}
 
     if yl is not None:  # separate forward pass: iter_attributions yields attributions only
@@ -320,8 +336,9 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
         N = xa.shape[0]
     rec["n_attributed"] = int(N)
 
-    n_passes = kattr_acc.n_passes if kattr_acc is not None else 1
-    need_attr = bool(ms) or xm is not None or keep_attributions
+    kattr_two = kattr_acc is not None and kattr_acc.n_passes == 2
+    n_passes = 2 if (kattr_two or motif_acc is not None) else 1
+    need_attr = bool(ms) or xm is not None or keep_attributions or motif_acc is not None
     kept = spool = None
     if keep_attributions:
         kept = np.empty(xa.shape, dtype=np.float32)
@@ -353,6 +370,8 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
                             kmer_acc.update(xb, ab)
                         if kattr_acc is not None:
                             kattr_acc.update(ab)
+                        if motif_acc is not None:
+                            motif_acc.update(xb, ab)
                         if xm is not None:
                             g = groundtruth_scores(xb, ab, xm[start:start + n], threshold=gt_threshold,
                                                    top_k=gt_top_k, layout=layout, n_threads=n_threads)
@@ -364,13 +383,18 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
                         producer.close()
                     gen.close()  # the model's state (mode, device) is restored now, not at collection
                 if n_passes == 2:
-                    kattr_acc.next_pass()
-                    if not threads_given:  # the model is done: the second pass may use every core
-                        kattr_acc.n_threads = None
+                    for acc in (kattr_acc if kattr_two else None, motif_acc):
+                        if acc is not None:
+                            acc.next_pass()
+                            if not threads_given:  # the model is done: the second pass may use every core
+                                acc.n_threads = None
                     bar.set_description(f"{be.name} (pass 2/2)")
                     src = kept if kept is not None else spool.arr
-                    for _, ab in _batches_of(src, batch_size):
-                        kattr_acc.update(ab)
+                    for s0, ab in _batches_of(src, batch_size):
+                        if kattr_two:
+                            kattr_acc.update(ab)
+                        if motif_acc is not None:
+                            motif_acc.update(xa[s0:s0 + ab.shape[0]], ab)
                         bar.update(ab.shape[0])
     finally:
         if spool is not None:
@@ -392,6 +416,12 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
                    gt_auprc=_nanmean(np.concatenate(gt_parts["auprc"])),
                    gt_snr=_nanmean(np.concatenate(gt_parts["snr"])))
     rec.update(params)
+    if motif_acc is not None:
+        from .motifs import diversity
+
+        mres = motif_acc.result()
+        rec.update(diversity(mres))
+        rec["motifs"] = mres
     rec["seconds"] = time.perf_counter() - t0
     if keep_attributions:
         rec["attributions"] = kept
@@ -497,6 +527,7 @@ def score_models(models: Any, x: Any, *, builder: Any = None, progress: bool = T
     rows = []
     for name, mdl in tqdm(items, desc="models", unit="model", disable=not progress, leave=False):
         rec = score_model(mdl, xa, builder=builder, progress=progress, **kwargs)
+        rec.pop("motifs", None)  # a table holds the diversity columns, not the motifs
         rows.append({"model": str(name), **rec})
     return pd.DataFrame(rows)
 

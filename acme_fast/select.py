@@ -86,15 +86,27 @@ def _check_threshold(name: str, value: Any, nonneg: bool = False) -> float | Non
     return float(value)
 
 
-def pareto_front(performance: Any, consistency: Any) -> np.ndarray:
-    """Boolean mask of the Pareto front, both axes "higher is better".
+def pareto_front(performance: Any, consistency: Any, diversity: Any = None) -> np.ndarray:
+    """Boolean mask of the Pareto front, every axis "higher is better".
 
-    A point is on the front if no other point is at least as good on both axes and strictly
-    better on one (identical points are all on the front). Points with a NaN on either
-    axis are never on the front and never dominate. O(n log n).
+    A point is on the front if no other point is at least as good on every axis and strictly
+    better on one (identical points are all on the front). Points with a NaN on any axis are
+    never on the front and never dominate. O(n log n) on two axes; with ``diversity`` (a third
+    axis, e.g. the number of motifs) O(n**2).
     """
     p = np.asarray(performance, dtype=np.float64)
     c = np.asarray(consistency, dtype=np.float64)
+    if diversity is not None:
+        d = np.asarray(diversity, dtype=np.float64)
+        pts = np.stack([p, c, d], axis=1)
+        ok = ~np.isnan(pts).any(axis=1)
+        front = np.zeros(p.shape[0], dtype=bool)
+        idx = np.flatnonzero(ok)
+        v = pts[idx]
+        for j, i in enumerate(idx):
+            ge = (v >= v[j]).all(axis=1) & (v > v[j]).any(axis=1)
+            front[i] = not ge.any()
+        return front
     front = np.zeros(p.shape[0], dtype=bool)
     valid = np.flatnonzero(~(np.isnan(p) | np.isnan(c)))
     if valid.size == 0:
@@ -125,6 +137,8 @@ def _select(
     min_performance: float | None,
     tolerance: float | None,
     higher_is_better: bool,
+    diversity: str | None = None,
+    min_diversity: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], float | None]:
     """Positional (kept, rank, pareto), the consistency columns and the performance cutoff."""
     if isinstance(consistency, str) or isinstance(consistency, numbers.Integral):
@@ -158,10 +172,19 @@ def _select(
         slack = 1e-12 * max(1.0, abs(cutoff)) if tolerance is not None else 0.0
         kept &= p >= sign * cutoff - slack
 
+    div = None
+    if diversity is not None:
+        div = _column(df, "diversity", diversity)
+    min_diversity = _check_threshold("min_diversity", min_diversity)
+    if min_diversity is not None:
+        if div is None:
+            raise ValueError("min_diversity: needs diversity= (the column, e.g. 'n_motifs')")
+        kept &= ~np.isnan(div) & (div >= min_diversity)
+
     rank = np.full(len(df), np.nan)
     if kept.any():
         rank[kept] = pd.Series(c[kept]).rank(method="min", ascending=False).to_numpy()
-    return kept, rank, pareto_front(p, c), cons_cols, cutoff
+    return kept, rank, pareto_front(p, c, div), cons_cols, cutoff
 
 
 def select_models(
@@ -172,6 +195,8 @@ def select_models(
     min_performance: float | None = None,
     tolerance: float | None = None,
     higher_is_better: bool = True,
+    diversity: str | None = None,
+    min_diversity: float | None = None,
 ) -> pd.DataFrame:
     """Keep the models that generalise, rank them by consistency, flag the Pareto front.
 
@@ -198,6 +223,13 @@ def select_models(
     higher_is_better : bool
         Whether a higher ``performance`` is better (False for a loss or an error, e.g. MSE).
         Consistency is always "higher is better".
+    diversity : str, optional
+        A column of motif diversity (``"n_motifs"`` or ``"motif_entropy"`` from
+        ``score_model(..., motifs=True)`` / ``--motifs``; higher is better). With it the Pareto
+        front is over performance, consistency and diversity.
+    min_diversity : float, optional
+        Keep only models with ``diversity >= min_diversity`` (e.g. rank by KLD among the models
+        that recover at least 3 motifs).
 
     Returns
     -------
@@ -243,7 +275,7 @@ def select_models(
     """
     df = _as_table(table)
     kept, rank, pareto, cons_cols, _ = _select(
-        df, performance, consistency, min_performance, tolerance, higher_is_better
+        df, performance, consistency, min_performance, tolerance, higher_is_better, diversity, min_diversity
     )
     out = df.copy()
     out["kept"] = kept
