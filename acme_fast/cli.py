@@ -229,6 +229,10 @@ def _score(args: argparse.Namespace) -> int:
         raise CLIError(f"ATTR: '{dup}' is given more than once")
     if args.ground_truth is not None and args.seqs is None:
         raise CLIError("--ground-truth: needs --seqs (the one-hot sequences the attributions belong to)")
+    if args.motifs and args.seqs is None:
+        raise CLIError("--motifs: needs --seqs (motifs are read off the attributed sequences)")
+    if args.motifs and args.scheduler is not None:
+        raise CLIError("--motifs: not supported with --scheduler")
 
     # Check every input before scoring any: a bad last file must not cost the first file's run.
     amc = args.allow_missing_chunks
@@ -283,6 +287,15 @@ def _score(args: argparse.Namespace) -> int:
                                       model=dict((p, n) for n, p in named)[path], **kw))
         for (name, _), row in zip(named, rows):
             row["model"] = name
+        if args.motifs:
+            from acme_fast.motifs import diversity, find_motifs_in_files
+
+            for path, row in zip(args.attr, rows):
+                mkw = {key: kw[key] for key in ("k", "window", "quantile") if key in kw}
+                row.update(diversity(find_motifs_in_files(path, args.seqs, dataset=args.dataset,
+                                                          x_dataset=args.seqs_dataset, layout=args.layout,
+                                                          batch_size=args.batch_size, preset=args.preset,
+                                                          n_threads=args.threads, allow_missing_chunks=amc, **mkw)))
         if args.ground_truth is not None:
             from acme_fast.scoring import groundtruth_stream
 
@@ -376,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multiply the attributions by the one-hot sequences first (hypothetical scores such as "
                         "chromBPNet's shap/seq projected on the observed bases); off by default, since the metrics "
                         "are meant for gradient-like maps (see the README)")
+    s.add_argument("--motifs", action="store_true",
+                   help="also find each file's motifs (needs --seqs) and add the diversity columns n_motifs, "
+                        "motif_entropy, motif_effective_number (a second read of each file)")
     s.add_argument("--allow-missing-chunks", action="store_true",
                    help="Zarr stores: read chunks missing from the store as the fill value (default: a missing "
                         "chunk is an error, since zarr would silently return the fill value)")
@@ -549,9 +565,13 @@ def _select(args: argparse.Namespace) -> int:
     try:
         df = select_models(args.table, performance=args.performance, consistency=cons,
                            min_performance=args.min_performance, tolerance=args.tolerance,
-                           higher_is_better=not args.lower_is_better)
+                           higher_is_better=not args.lower_is_better, diversity=args.diversity,
+                           min_diversity=args.min_diversity)
     except KeyError as exc:  # a missing column
         raise CLIError(str(exc.args[0]) if exc.args else str(exc)) from None
+    except ValueError as exc:
+        msg = str(exc).replace("min_diversity:", "--min-diversity:").replace("diversity=", "--diversity")
+        raise CLIError(msg) from None
     _write_frame(df, out)
     if not args.quiet:
         print(f"acme-fast select: {int(df['kept'].sum())} of {len(df)} model(s) kept; table written to {out}",
@@ -766,7 +786,8 @@ def _score_models(args: argparse.Namespace) -> int:
                               batch_size=args.batch_size, preset=args.preset, layout=args.layout,
                               builder=args.builder, builder_kwargs=bkw, attribute_on=on, progress=show,
                               n_threads=args.threads, method_kwargs=method_kwargs, device=args.device,
-                              model_layout=args.model_layout, **kw)
+                              model_layout=args.model_layout, motifs=args.motifs, **kw)
+            rec.pop("motifs", None)
         except ImportError as exc:
             raise CLIError(f"{name}: {exc}") from None
         except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
@@ -842,8 +863,7 @@ def _motifs(args: argparse.Namespace) -> int:
         raise CLIError(f"--db: no such MEME file: '{args.db}'")
     try:
         kw = _motif_kwargs(args)
-        x, a = _read_pairs(args, args.attr)
-        res = M.find_motifs(x, a, **kw)
+        res = M.find_motifs_in_files(args.attr, args.seqs, dataset=args.dataset, x_dataset=args.seqs_dataset, **kw)
         if not args.no_match and len(res):
             _cli_need("memelite", "matching motifs (--no-match skips it)", "motifs")
             M.match_motifs(res, **_motif_db(args))
@@ -1036,6 +1056,9 @@ def _add_model_commands(sub: Any) -> None:
     m.add_argument("--ground-truth", metavar="X_MODEL",
                    help="per-position base probabilities (synthetic data): adds gt_auroc, gt_auprc, gt_snr")
     m.add_argument("--ground-truth-dataset", metavar="NAME", help="dataset / member / array of --ground-truth")
+    m.add_argument("--motifs", action="store_true",
+                   help="also find each model's motifs and add the diversity columns n_motifs, motif_entropy, "
+                        "motif_effective_number (usable by select --diversity)")
     m.add_argument("--method", choices=("saliency", "smoothgrad", "ig"), default="saliency",
                    help="attribution method (default saliency; ig: integrated gradients)")
     builder_args(m)
@@ -1072,6 +1095,11 @@ def _add_model_commands(sub: Any) -> None:
     g.add_argument("--tolerance", type=float, metavar="X",
                    help="keep models with performance within X of the best")
     s.add_argument("--lower-is-better", action="store_true", help="performance is a loss (lower is better)")
+    s.add_argument("--diversity", metavar="COL",
+                   help="a motif-diversity column (n_motifs or motif_entropy, from --motifs): the Pareto front is then "
+                        "over performance, consistency and diversity")
+    s.add_argument("--min-diversity", type=float, metavar="X",
+                   help="keep only models with diversity >= X (e.g. rank by KLD among models with >= 3 motifs)")
     s.add_argument("-o", "--output", required=True, metavar="OUT", help="output table: .csv or .json")
     s.add_argument("--quiet", "-q", action="store_true", help="no summary line")
     s.add_argument("--force", "-f", action="store_true", help="overwrite OUT if it exists")

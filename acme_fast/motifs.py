@@ -54,7 +54,8 @@ from ._validate import as_attr, as_onehot, check_int, check_layout, check_preset
 from .kattr import KattrAccumulator, gauge_correct
 from .kmer import KmerAccumulator
 
-__all__ = ["Motif", "MotifResult", "MotifAccumulator", "find_motifs", "match_motifs", "jaspar_motifs",
+__all__ = ["Motif", "MotifResult", "MotifAccumulator", "find_motifs", "find_motifs_in_files", "match_motifs",
+           "jaspar_motifs",
            "read_meme", "write_meme", "diversity"]
 
 _COMP = np.array([3, 2, 1, 0])  # A<->T, C<->G: a channel index's complement
@@ -750,6 +751,28 @@ def find_motifs(x: Any, attr: Any, *, batch_size: int = 1024, **kwargs: Any) -> 
             acc.update(np.asarray(x[s:s + batch_size]), np.asarray(attr[s:s + batch_size]))
         if acc.pass_index == 0:
             acc.next_pass()
+    return acc.result()
+
+
+def find_motifs_in_files(attr: Any, x: Any, *, dataset: str | None = None, x_dataset: str | None = None,
+                         layout: str = "NLC", batch_size: int | None = None, allow_missing_chunks: bool = False,
+                         **kwargs: Any) -> MotifResult:
+    """:func:`find_motifs` on files of any size (``.npy``, ``.npz``, ``.h5``, ``.zarr``, FASTA for
+    ``x``), read batch by batch, twice; arguments as :func:`acme_fast.stream.score_stream`."""
+    from .io import check_pair, default_batch_size, open_source
+
+    with open_source(x, x_dataset, layout, name="seqs", allow_missing_chunks=allow_missing_chunks) as xs, \
+            open_source(attr, dataset, layout, name="attr", allow_missing_chunks=allow_missing_chunks) as src:
+        check_pair(xs, src)
+        bs = check_int("batch_size", batch_size, 1) if batch_size is not None else default_batch_size(src, xs)
+        acc = MotifAccumulator(layout=layout, **kwargs)
+        n = src.n_sequences
+        for _ in range(2):
+            for s in range(0, n, bs):
+                e = min(n, s + bs)
+                acc.update(xs.read(s, e), src.read(s, e))
+            if acc.pass_index == 0:
+                acc.next_pass()
     return acc.result()
 
 
