@@ -294,7 +294,7 @@ class MotifAccumulator:
 
     def __init__(self, *, k: int = 6, quantile: float = 0.9, buffer: int = 2, prior: Any = None, window: int = 3,
                  bin_width: float = 0.1, prior_bins: int | None = None, preset: str = "paper", layout: str = "NLC",
-                 methods: Any = ("kmer", "kattr"), max_kmers: int = 40, min_count: int = 20, min_fold: float = 2.0,
+                 methods: Any = ("kmer", "kattr"), max_kmers: int = 200, min_count: int = 20, min_fold: float = 2.0,
                  max_clusters: int = 12, max_shift: int = 3, flank: int = 4, trim: float = 0.3,
                  min_support: int = 20, merge_similarity: float = 0.8, max_seqlets: int = 2000,
                  link: float = 0.3, min_corr: float = 0.5, n_threads: int | None = None) -> None:

@@ -77,14 +77,14 @@ def _fmt(v: Any) -> tuple[str, str]:
 def _table(df: Any, cols: list[str]) -> str:
     import pandas as pd
 
-    text = {c: not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])) for c in cols}
-    head = "".join(f'<th class="{"t" if text[c] else ""}">{html.escape(c)}</th>' for c in cols)
+    is_text = {c: not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])) for c in cols}
+    head = "".join(f'<th class="{"t" if is_text[c] else ""}">{html.escape(c)}</th>' for c in cols)
     body = []
     for _, row in df[cols].iterrows():
         cells = []
         for c in cols:
             text, key = _fmt(row[c])
-            cls = ' class="t"' if text[c] else ""
+            cls = ' class="t"' if is_text[c] else ""
             cells.append(f'<td{cls} data-v="{html.escape(key)}">{html.escape(text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
