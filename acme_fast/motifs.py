@@ -26,10 +26,13 @@ k-attr method
 
 Every motif has its seqlets, a PWM (base frequencies over the seqlets, oriented), a CWM (mean
 gauge-corrected attribution over the seqlets, oriented), its support (number of seqlets) and the
-method(s) that found it; motifs whose PWMs match (similarity >= ``merge_similarity``, either
-strand, as :func:`acme_fast.synthetic.motif_similarity` scores it) are merged, keeping the one with
-more support and the union of methods. :func:`match_motifs` matches motifs against JASPAR
-(pyjaspar's offline databases) or a MEME file with Tomtom (the ``memelite`` package).
+method(s) that found it. Duplicates are merged: motifs whose PWMs match (similarity >=
+``merge_similarity``, either strand, as :func:`acme_fast.synthetic.motif_similarity` scores it),
+or whose seqlets mostly (half or more) sit on another motif's seqlets while their PWMs are alike
+(similarity >= 0.7: a fragment of it, or the same sites seen by the other method); a k-mer
+motif is kept over a k-attr one, then the one with more support, with the union of methods.
+:func:`match_motifs` matches motifs against JASPAR (pyjaspar's offline databases) or a MEME file
+with Tomtom (the ``memelite`` package).
 
 Diversity (the paper's limitation: a model that learns one motif well can out-score one that
 learns many): ``n_motifs`` (motifs with at least ``min_support`` seqlets) and ``motif_entropy``
@@ -687,23 +690,46 @@ class MotifAccumulator:
         return out
 
 
-def _merge(motifs: list, threshold: float) -> list:
-    """Merge motifs whose PWMs match (either strand): a k-mer motif stays over a k-attr one, then the
+def _covered(m: Motif) -> np.ndarray:
+    """Sorted keys seq * 2**32 + position of every position the motif's listed seqlets cover."""
+    s = m.seqlets
+    if s.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    pos = s["start"][:, None] + np.arange(m.width)[None, :]
+    return np.unique((s["seq"][:, None].astype(np.int64) << 32) + pos)
+
+
+def _shared_sites(small: Motif, big_cover: np.ndarray) -> float:
+    """Fraction of the smaller motif's seqlets whose centre lies inside one of the bigger motif's."""
+    s = small.seqlets
+    if s.size == 0 or big_cover.size == 0:
+        return 0.0
+    centre = (s["seq"].astype(np.int64) << 32) + s["start"] + small.width // 2
+    return float(np.isin(centre, big_cover).mean())
+
+
+def _merge(motifs: list, threshold: float, site_fraction: float = 0.5, site_similarity: float = 0.7) -> list:
+    """Merge duplicates: motifs whose PWMs match (either strand, similarity >= threshold), or whose
+    seqlets mostly sit on another motif's sites and whose PWMs are alike (>= site_similarity: a
+    fragment, or the same sites seen by the other method; two motifs that merely share a k-mer
+    overlap too, but their PWMs differ). A k-mer motif stays over a k-attr one, then the
     better-supported one."""
     from .synthetic import motif_similarity
 
-    # k-mer motifs first (their alignment is exact), each method's by support
     order = sorted(range(len(motifs)), key=lambda i: ("kmer" not in motifs[i].methods, -motifs[i].support))
     kept: list = []
+    covers: list = []
     for i in order:
         m = motifs[i]
         target = None
-        for km in kept:
-            if min(m.width, km.width) >= 3 and motif_similarity(km.pwm.T, m.pwm.T, min_overlap=3) >= threshold:
+        for km, cov in zip(kept, covers):
+            sim = motif_similarity(km.pwm.T, m.pwm.T, min_overlap=3) if min(m.width, km.width) >= 3 else -1.0
+            if sim >= threshold or (sim >= site_similarity and _shared_sites(m, cov) >= site_fraction):
                 target = km
                 break
         if target is None:
             kept.append(m)
+            covers.append(_covered(m))
         else:
             target.methods = tuple(sorted(set(target.methods) | set(m.methods), key=("kmer", "kattr").index))
             target.merged.append(f"{'+'.join(m.methods)}:{m.consensus} ({m.support} seqlets)")
