@@ -25,9 +25,13 @@ _LAZY_ATTRS = {
     "score_models": ("scoring", "score_models"),
     "select_models": ("select", "select_models"),
     "score_stream": ("stream", "score_stream"),
+    "find_motifs": ("motifs", "find_motifs"),
+    "match_motifs": ("motifs", "match_motifs"),
+    "MotifAccumulator": ("motifs", "MotifAccumulator"),
 }
 _LAZY_MODULES = (
-    "attribution", "compat", "dask", "demo", "io", "plot", "scoring", "select", "stream", "synthetic", "zoo",
+    "attribution", "compat", "dask", "demo", "io", "motifs", "plot", "report", "scoring", "select", "stream",
+    "synthetic", "zoo",
 )
 
 
@@ -80,4 +84,7 @@ __all__ = [
     "score_models",
     "select_models",
     "score_stream",
+    "find_motifs",
+    "match_motifs",
+    "MotifAccumulator",
 ]
