@@ -28,6 +28,7 @@ _LAZY_ATTRS = {
     "find_motifs": ("motifs", "find_motifs"),
     "match_motifs": ("motifs", "match_motifs"),
     "MotifAccumulator": ("motifs", "MotifAccumulator"),
+    "sensitivity": ("_sensitivity", "sensitivity"),
 }
 _LAZY_MODULES = (
     "attribution", "compat", "dask", "demo", "io", "motifs", "plot", "report", "scoring", "select", "stream",
@@ -87,4 +88,5 @@ __all__ = [
     "find_motifs",
     "match_motifs",
     "MotifAccumulator",
+    "sensitivity",
 ]

@@ -398,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_score)
     _add_model_commands(sub)
     _add_motif_commands(sub)
+    _add_sensitivity_command(sub)
     _add_synth_command(sub)
     _add_reproduce_command(sub)
     return p
@@ -918,6 +919,97 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floats(text: str | None, opt: str, kind: type = float) -> tuple | None:
+    if text is None:
+        return None
+    try:
+        vals = tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise CLIError(f"{opt}: expected comma-separated {'integers' if kind is int else 'numbers'}, got "
+                       f"'{text}'") from None
+    if not vals:
+        raise CLIError(f"{opt}: expected at least one value")
+    return vals
+
+
+def _sensitivity(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from acme_fast._sensitivity import sensitivity
+    from acme_fast.scoring import model_name
+
+    t0 = time.perf_counter()
+    out = _check_out(args.output, args.force, (".csv", ".tsv", ".json"))
+    fig = _check_out(args.plot, args.force, (".png", ".pdf", ".svg"), "--plot") if args.plot else None
+    grid = {}
+    for opt, key, kind in (("--k", "k", int), ("--quantile", "quantile", float), ("--window", "window", int)):
+        v = _floats(getattr(args, key), opt, kind)
+        if v is not None:
+            grid[key] = v
+    named = [model_name(a) for a in args.attr]
+    if len({n for n, _ in named}) != len(named):
+        raise CLIError("ATTR: two attribution files have the same name; name them with NAME=PATH")
+    meta = None
+    if args.meta is not None:
+        if not Path(args.meta).is_file():
+            raise CLIError(f"--meta: no such file: '{args.meta}'")
+        meta = pd.read_csv(args.meta, sep="\t" if args.meta.endswith(".tsv") else ",")
+        if "model" not in meta.columns:
+            raise CLIError(f"--meta: '{args.meta}' has no 'model' column")
+    metrics = ("kmer", "kattr") if args.seqs is not None else ("kattr",)
+    try:
+        table = sensitivity(dict(named), args.seqs, design="grid" if args.grid else "one_at_a_time",
+                            metrics=metrics, preset=args.preset, layout=args.layout, batch_size=args.batch_size,
+                            dataset=args.dataset, x_dataset=args.seqs_dataset, n_threads=args.threads, **grid)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        raise CLIError(str(exc)) from None
+    if meta is not None:
+        table = table.merge(meta.rename(columns={"model": "set"}), on="set", how="left")
+    _write_frame(table, out)
+    if fig is not None:
+        from acme_fast.plot import plot_sensitivity
+
+        try:
+            plot_sensitivity(table, group=args.group, panel=args.panel, save=fig, overwrite=args.force)
+        except (KeyError, ValueError) as exc:
+            raise CLIError(str(exc).strip("'\"")) from None
+    if not args.quiet:
+        print(f"acme-fast sensitivity: {len(named)} set(s) x {len(table) // max(len(named), 1)} setting(s) written "
+              f"to {out} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def _add_sensitivity_command(sub: Any) -> None:
+    se = sub.add_parser(
+        "sensitivity", help="the metrics over grids of k, window and quantile (the paper's Figure 6)",
+        description="Score every ATTR file over the hyperparameters (one at a time around k 6, quantile 0.9, "
+                    "window 3, or --grid for every combination), reading each file once for all settings. Writes a "
+                    "tidy table (one row per file x metric x setting) and, with --plot, the figure.",
+    )
+    se.add_argument("attr", nargs="+", metavar="ATTR", help="attribution files (NAME=PATH names one)")
+    se.add_argument("--seqs", metavar="SEQS", help="one-hot sequences (needed for the k-mer KLD)")
+    se.add_argument("--seqs-dataset", metavar="NAME", help="dataset / member / array of --seqs")
+    se.add_argument("--dataset", metavar="NAME", help="dataset / member / array of the ATTR files")
+    se.add_argument("--k", metavar="LIST", help="k-mer lengths (default 4,5,6,7,8)")
+    se.add_argument("--quantile", metavar="LIST", help="attribution quantiles (default 0.8,0.85,0.9,0.95)")
+    se.add_argument("--window", metavar="LIST", help="k-attr windows (default 1,3,5,7,9)")
+    se.add_argument("--grid", action="store_true", help="every combination instead of one parameter at a time")
+    se.add_argument("--preset", choices=("paper", "acme"), default="paper", help="metric preset (default paper)")
+    se.add_argument("--layout", choices=("NLC", "NCL"), default="NLC", type=str.upper,
+                    help="layout of the files: NLC (N, L, 4) or NCL (N, 4, L) (default NLC)")
+    se.add_argument("--batch-size", type=int, default=None, metavar="N", help="sequences per batch")
+    se.add_argument("--threads", type=int, default=None, metavar="N", help="kernel threads (default all)")
+    se.add_argument("--meta", metavar="TABLE", help="a CSV with a model column (the ATTR names) and columns such as "
+                                                    "group or activation, merged into the table")
+    se.add_argument("--plot", metavar="FIG", help="also draw the figure (.png, .pdf, .svg)")
+    se.add_argument("--group", metavar="COL", help="colour the figure's lines by this column (from --meta)")
+    se.add_argument("--panel", metavar="COL", help="one row of panels per value of this column (from --meta)")
+    se.add_argument("-o", "--output", required=True, metavar="TABLE", help="output table: .csv, .tsv or .json")
+    se.add_argument("--quiet", "-q", action="store_true", help="no summary line")
+    se.add_argument("--force", "-f", action="store_true", help="overwrite outputs that exist")
+    se.set_defaults(func=_sensitivity)
+
+
 def _motif_args(q: argparse.ArgumentParser) -> None:
     q.add_argument("--seqs", required=True, metavar="SEQS", help="one-hot sequences (.npy, .npz, .h5, .zarr) or FASTA")
     q.add_argument("--seqs-dataset", metavar="NAME", help="dataset / member / array of --seqs")
@@ -1223,6 +1315,8 @@ def _add_synth_command(sub: Any) -> None:
 # ----------------------------------------------------------------------------- reproduce
 def _reproduce(args: argparse.Namespace) -> int:
     if args.sweep:
+        if args.method != "saliency" or args.n_samples is not None or args.steps is not None:
+            raise CLIError("--method/--n-samples/--steps apply to the shipped models (without --sweep)")
         return _reproduce_sweep(args)
     if args.models is None:
         raise CLIError("--models is required (or use --sweep)")
@@ -1249,13 +1343,27 @@ def _reproduce(args: argparse.Namespace) -> int:
     from acme_fast.reproduce import figures, score_shipped, summarise
 
     dataset = args.dataset
+    mkw: dict[str, Any] = {}
+    if args.n_samples is not None:
+        if args.method != "smoothgrad":
+            raise CLIError("--n-samples only applies with --method smoothgrad")
+        _check_pos("--n-samples", args.n_samples)
+        mkw["n_samples"] = args.n_samples
+    if args.steps is not None:
+        if args.method != "ig":
+            raise CLIError("--steps only applies with --method ig")
+        _check_pos("--steps", args.steps)
+        mkw["steps"] = args.steps
+    if args.method != "saliency":
+        mkw["seed"] = args.seed
     table = score_shipped(models, dataset=dataset, n=args.n, seed=args.seed, limit=args.limit,
-                          progress=_show_progress(args.quiet))
+                          progress=_show_progress(args.quiet), method=_METHODS[args.method], method_kwargs=mkw)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "scores.csv", index=False)
     summary = summarise(table)
     summary.update(n_sequences=args.n if dataset is None else None, seed=args.seed, limit=args.limit,
-                   dataset=dataset, seconds=time.perf_counter() - t0)
+                   dataset=dataset, method=_METHODS[args.method], method_kwargs=mkw,
+                   seconds=time.perf_counter() - t0)
     with open(out / "summary.json", "w") as fh:
         json.dump(summary, fh, indent=2, default=float)
     figures(table, out)
@@ -1351,6 +1459,12 @@ def _add_reproduce_command(sub: Any) -> None:
     r.add_argument("--dataset", metavar="H5", default=None,
                    help="use a saved synthetic dataset (acme-fast synth) instead of generating one")
     r.add_argument("--limit", type=int, default=None, metavar="K", help="only the first K models of each group")
+    r.add_argument("--method", choices=("saliency", "smoothgrad", "ig"), default="saliency",
+                   help="attribution method of the shipped models' maps (default saliency; the paper's Figure 5 uses "
+                        "smoothgrad and ig)")
+    r.add_argument("--n-samples", type=int, default=None, metavar="N", help="--method smoothgrad: noisy copies "
+                                                                             "(default 50)")
+    r.add_argument("--steps", type=int, default=None, metavar="N", help="--method ig: integration steps (default 25)")
     r.add_argument("--force", "-f", action="store_true", help="write into a non-empty --out")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary line")
     r.set_defaults(func=_reproduce)

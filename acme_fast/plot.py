@@ -680,3 +680,90 @@ def plot_motif(
     fig.tight_layout()
     _write(fig, path)
     return fig
+
+
+# ---------------------------------------------------------------------------- sensitivity
+
+
+@_styled
+def plot_sensitivity(
+    table: Any,
+    *,
+    group: str | None = None,
+    panel: str | None = None,
+    save: str | os.PathLike | None = None,
+    title: str | None = None,
+    overwrite: bool = False,
+) -> Any:
+    """KLD against each hyperparameter (the paper's Figure 6), from :func:`acme_fast.sensitivity`.
+
+    One column of panels per (metric, hyperparameter varied): k-mer KLD against k and against
+    the quantile, k-attr-mean KLD against the window and against the quantile; one row per value
+    of ``panel`` (e.g. the first-layer activation). Within a panel one line per value of
+    ``group`` (e.g. the regularisation), the mean over its sets with the standard error as a band,
+    coloured in the house palette.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The table of :func:`acme_fast.sensitivity`, with the ``group``/``panel`` columns merged in.
+    group, panel : str, optional
+        Columns that colour lines and split rows of panels (default: one line per set, one row).
+    save, title, overwrite
+        As the other plots.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import pandas as pd
+
+    path = _check_save(save, overwrite)
+    title = _check_title(title)
+    t = pd.DataFrame(table).copy()
+    need = {"set", "metric", "varied", "kld", "quantile"}
+    if not need <= set(t.columns):
+        raise ValueError(f"table: expected the columns of acme_fast.sensitivity ({', '.join(sorted(need))}), "
+                         f"got {', '.join(map(str, t.columns))}")
+    for nm, col in (("group", group), ("panel", panel)):
+        if col is not None and col not in t.columns:
+            raise KeyError(f"{nm}: column {col!r} not in the table; available: {', '.join(map(str, t.columns))}")
+    gcol = group or "set"
+    t["_panel"] = t[panel].astype(str) if panel else ""
+    combos = [(m, v) for m, v in (("kmer_kld", "k"), ("kmer_kld", "quantile"), ("kattr_kld", "window"),
+                                  ("kattr_kld", "quantile")) if ((t["metric"] == m) & (t["varied"] == v)).any()]
+    if not combos:
+        raise ValueError("table: no one-at-a-time rows (design='grid' tables have no single hyperparameter axis)")
+    rows = sorted(t["_panel"].unique())
+    groups = list(dict.fromkeys(t[gcol].astype(str)))
+    colour = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
+    fig, axes = plt.subplots(len(rows), len(combos), figsize=(3.0 * len(combos) + 0.6, 2.6 * len(rows) + 0.6),
+                             squeeze=False)
+    for r, pv in enumerate(rows):
+        for c, (metric, varied) in enumerate(combos):
+            ax = axes[r, c]
+            sub = t[(t["_panel"] == pv) & (t["metric"] == metric) & (t["varied"] == varied)]
+            for g in groups:
+                sg = sub[sub[gcol].astype(str) == g]
+                if sg.empty:
+                    continue
+                stats = sg.groupby(varied)["kld"].agg(["mean", "std", "count"]).sort_index()
+                xs = stats.index.to_numpy(dtype=float)
+                se = (stats["std"].fillna(0) / np.sqrt(stats["count"])).to_numpy()
+                ax.plot(xs, stats["mean"], marker="o", ms=3.5, lw=1.4, color=colour[g], label=g)
+                ax.fill_between(xs, stats["mean"] - se, stats["mean"] + se, color=colour[g], alpha=0.18, lw=0)
+            ax.set_xlabel({"k": "k-mer length k", "window": "window (positions)",
+                           "quantile": "attribution quantile"}[varied])
+            ax.set_ylabel(f"{panel} {pv}\n{words(metric)}" if panel and c == 0 else words(metric))
+            if r == 0:
+                ax.set_title(f"{words(metric)} against {varied}", fontsize=9)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), frameon=False,
+                   title=words(gcol), bbox_to_anchor=(0.5, -0.02))
+    n_sets = t["set"].nunique()
+    fig.suptitle(title or f"Sensitivity of the consistency metrics to their hyperparameters ({n_sets} attribution "
+                 f"sets; mean and standard error per {words(gcol)})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    _write(fig, path)
+    return fig

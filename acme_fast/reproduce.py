@@ -57,7 +57,8 @@ def shipped_files(models_dir: Any, limit: int | None = None) -> list[Path]:
 
 def score_shipped(models_dir: Any, *, dataset: Any = None, n: int = 20000, seed: int = 0,
                   presets: Sequence[str] = _PRESETS, batch_size: int = 256, progress: bool = True,
-                  limit: int | None = None) -> pd.DataFrame:
+                  limit: int | None = None, method: str = "saliency",
+                  method_kwargs: dict | None = None) -> pd.DataFrame:
     """Score the shipped models: one row per model file.
 
     Parameters
@@ -76,6 +77,9 @@ def score_shipped(models_dir: Any, *, dataset: Any = None, n: int = 20000, seed:
     progress : bool
     limit : int, optional
         Only the first ``limit`` files (by seed index) of each group.
+    method, method_kwargs : optional
+        Attribution method (``"saliency"``, ``"smoothgrad"``, ``"integrated_gradients"``/``"ig"``;
+        the paper's Figure 5) and its arguments (``n_samples``, ``steps``, ``seed``, ...).
 
     Returns
     -------
@@ -105,7 +109,8 @@ def score_shipped(models_dir: Any, *, dataset: Any = None, n: int = 20000, seed:
         model = load_shipped_model(path)
         row = {"model": path.name, "architecture": arch, "activation": act, "seed_index": int(idx)}
         row.update(score_one(model, x_test, y_test, x_pos, xm_pos, presets=presets, batch_size=batch_size,
-                             progress=progress))
+                             progress=progress, method=method, method_kwargs=method_kwargs))
+        row["method"] = method
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
         del model
@@ -114,8 +119,10 @@ def score_shipped(models_dir: Any, *, dataset: Any = None, n: int = 20000, seed:
 
 
 def score_one(model: Any, x_test: Any, y_test: Any, x_pos: Any, xm_pos: Any, *, presets: Sequence[str] = _PRESETS,
-              batch_size: int = 256, progress: bool = False) -> dict[str, float]:
-    """Score one Keras model: ``auroc``, ``aupr`` on ``(x_test, y_test)``; saliency maps of the positive
+              batch_size: int = 256, progress: bool = False, method: str = "saliency",
+              method_kwargs: dict | None = None) -> dict[str, float]:
+    """Score one Keras model: ``auroc``, ``aupr`` on ``(x_test, y_test)``; attribution maps (``method``:
+    saliency, smoothgrad or integrated_gradients/ig, with ``method_kwargs``) of the positive
     sequences ``x_pos`` scored against their ground-truth sequence models ``xm_pos`` (``gt_snr``,
     ``gt_auroc``, ``gt_auprc``); ``kmer_kld_<preset>``, ``kattr_kld_<preset>`` for each preset (one
     attribution pass)."""
@@ -129,8 +136,9 @@ def score_one(model: Any, x_test: Any, y_test: Any, x_pos: Any, xm_pos: Any, *, 
     y_test = np.asarray(y_test).reshape(len(x_test), -1)[:, 0]
     pred = predict(model, x_test, batch_size=max(batch_size, 512))
     lab = label_metrics(y_test, np.asarray(pred).reshape(len(x_test), -1)[:, 0])
-    rec = score_model(model, x_pos, method="saliency", metrics=("kmer", "kattr"), x_model=xm_pos,
-                      batch_size=batch_size, keep_attributions=bool(others), preset=first, progress=progress)
+    rec = score_model(model, x_pos, method=method, metrics=("kmer", "kattr"), x_model=xm_pos,
+                      batch_size=batch_size, keep_attributions=bool(others), preset=first, progress=progress,
+                      method_kwargs=dict(method_kwargs or {}))
     row = {"auroc": lab["auroc"], "aupr": lab["aupr"], "gt_snr": rec["gt_snr"], "gt_auroc": rec["gt_auroc"],
            "gt_auprc": rec["gt_auprc"], f"kmer_kld_{first}": rec["kmer_kld"], f"kattr_kld_{first}": rec["kattr_kld"]}
     attr = rec.pop("attributions", None)

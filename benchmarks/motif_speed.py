@@ -38,9 +38,10 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
 
+    from datagen import make_atac
+
     import acme_fast as af
     from acme_fast import motifs as M
-    from datagen import make_atac
 
     d = make_atac(a.n, a.length, seed=0)
     x, attr = d["x_u8"], d["attr"]

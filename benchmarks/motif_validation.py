@@ -12,9 +12,9 @@ background of targets). A core motif is recovered when some discovered motif's b
 with q < 0.05. Recall = recovered / 5; "other" counts motifs whose best match is no core motif.
 
 tfmodisco-lite (the ``modisco-lite`` package) runs on the same attributions for
-``--modisco-per-group`` models per group: its patterns, trimmed as its own report trims them (columns with at least 0.3 of the peak
-column's |contribution|), are matched the same way, and the table
-gives both recalls, their agreement (core motifs found by both / by either) and both times.
+``--modisco-per-group`` models per group: its patterns, trimmed as its own report trims them
+(columns with at least 0.3 of the peak column's |contribution|), are matched the same way, and
+the table gives both recalls, their agreement (core motifs found by both / by either) and both times.
 The file name does not start with ``test_``, so ``pytest benchmarks`` does not collect it.
 """
 

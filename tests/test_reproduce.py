@@ -97,3 +97,27 @@ def test_score_shipped_four_models(tmp_path):  # about 12 s (TensorFlow, 4 model
     again = pd.read_csv(out / "scores.csv")
     assert np.allclose(again["kattr_kld_paper"], t["kattr_kld_paper"])
     assert json.loads((out / "summary.json").read_text())["n_models"] == 4
+
+
+def test_score_shipped_other_methods(tmp_path):  # Figure 5: SmoothGrad and integrated gradients
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("pyjaspar")
+    if not SHIPPED.is_dir():
+        pytest.skip(f"shipped models not found at {SHIPPED}")
+    from acme_fast.cli import main
+    from acme_fast.reproduce import score_shipped
+
+    sal = score_shipped(SHIPPED, n=1000, seed=0, limit=1, progress=False, presets=("paper",))
+    sg = score_shipped(SHIPPED, n=1000, seed=0, limit=1, progress=False, presets=("paper",), method="smoothgrad",
+                       method_kwargs={"n_samples": 3, "seed": 1})
+    ig = score_shipped(SHIPPED, n=1000, seed=0, limit=1, progress=False, presets=("paper",), method="ig",
+                       method_kwargs={"steps": 4})
+    assert set(sg["method"]) == {"smoothgrad"} and set(ig["method"]) == {"ig"}
+    for t in (sg, ig):
+        assert np.isfinite(t[["kmer_kld_paper", "kattr_kld_paper", "gt_snr"]]).all().all()
+        assert (t["kattr_kld_paper"] != sal["kattr_kld_paper"]).any()  # other maps, other numbers
+        np.testing.assert_array_equal(t["auroc"], sal["auroc"])  # the same models
+    assert main(["reproduce", "--models", str(SHIPPED), "--out", str(tmp_path / "o"), "--sweep", "--method", "ig",
+                 "--quiet"]) == 2
+    assert main(["reproduce", "--models", str(SHIPPED), "--out", str(tmp_path / "o2"), "--n-samples", "3",
+                 "--quiet"]) == 2
