@@ -742,9 +742,10 @@ def find_motifs(x: Any, attr: Any, *, batch_size: int = 1024, **kwargs: Any) -> 
 
     Parameters
     ----------
-    x : array_like, shape (N, L, 4) or (N, 4, L)
-        One-hot sequences (an array, memory map, h5py/Zarr dataset: read in batches).
-    attr : array_like, same shape
+    x : array_like or path, shape (N, L, 4) or (N, 4, L)
+        One-hot sequences (an array, memory map, h5py/Zarr dataset: read in batches; a path:
+        ``.npy``, ``.npz``, ``.h5``, ``.zarr`` or FASTA, see :func:`find_motifs_in_files`).
+    attr : array_like or path, same shape
         Raw attribution maps (gradient-like: saliency, SmoothGrad, IG, hypothetical scores).
     batch_size : int
         Sequences per batch.
@@ -763,7 +764,11 @@ def find_motifs(x: Any, attr: Any, *, batch_size: int = 1024, **kwargs: Any) -> 
     >>> af.match_motifs(res)        # JASPAR 2024 CORE vertebrates, Tomtom   # doctest: +SKIP
     >>> res.to_frame()[["motif", "support", "consensus", "match", "match_q"]]  # doctest: +SKIP
     """
+    import os
+
     batch_size = check_int("batch_size", batch_size, 1)
+    if isinstance(x, (str, os.PathLike)) or isinstance(attr, (str, os.PathLike)):  # files: read in batches
+        return find_motifs_in_files(attr, x, batch_size=batch_size, **kwargs)
     acc = MotifAccumulator(**kwargs)
     if not hasattr(x, "shape"):
         x = np.asarray(x)

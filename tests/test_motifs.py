@@ -375,3 +375,16 @@ def test_shipped_models_recover_the_planted_motifs():
     res = M.find_motifs(x, attr)
     found, _ = recovered([m.pwm for m in res], db)
     assert found == set(CORE_MOTIFS), [m.consensus for m in res]
+
+
+def test_files_give_the_same_motifs(data, tmp_path):
+    x, attr, _ = data
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "a.npy", attr)
+    ref = M.find_motifs(x, attr, min_support=10)
+    for xx, aa in ((tmp_path / "x.npy", tmp_path / "a.npy"), (x, str(tmp_path / "a.npy"))):
+        got = M.find_motifs(xx, aa, min_support=10, batch_size=64)
+        assert [m.support for m in got] == [m.support for m in ref]
+        assert all((g.seqlets == r.seqlets).all() for g, r in zip(got, ref))
+    with pytest.raises(FileNotFoundError, match="missing.npy"):
+        M.find_motifs(tmp_path / "missing.npy", attr)
