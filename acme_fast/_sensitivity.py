@@ -57,26 +57,20 @@ def settings(k: Any = (4, 5, 6, 7, 8), quantile: Any = (0.8, 0.85, 0.9, 0.95), w
             seen.add(key)
             out.append(row)
 
-    if "kmer" in metrics:
+    # each metric: its own hyperparameter (k or window) and the shared quantile
+    for metric, name, own in (("kmer", "k", k), ("kattr", "window", window)):
+        if metric not in metrics:
+            continue
+        m = f"{metric}_kld"
         if design == "grid":
-            for kk in k:
+            for v in own:
                 for q in quantile:
-                    add({"metric": "kmer_kld", "varied": "grid", "k": kk, "quantile": q})
+                    add({"metric": m, "varied": "grid", name: v, "quantile": q})
         else:
-            for kk in k:
-                add({"metric": "kmer_kld", "varied": "k", "k": kk, "quantile": d["quantile"]})
+            for v in own:
+                add({"metric": m, "varied": name, name: v, "quantile": d["quantile"]})
             for q in quantile:
-                add({"metric": "kmer_kld", "varied": "quantile", "k": d["k"], "quantile": q})
-    if "kattr" in metrics:
-        if design == "grid":
-            for w in window:
-                for q in quantile:
-                    add({"metric": "kattr_kld", "varied": "grid", "window": w, "quantile": q})
-        else:
-            for w in window:
-                add({"metric": "kattr_kld", "varied": "window", "window": w, "quantile": d["quantile"]})
-            for q in quantile:
-                add({"metric": "kattr_kld", "varied": "quantile", "window": d["window"], "quantile": q})
+                add({"metric": m, "varied": "quantile", name: d[name], "quantile": q})
     return out
 
 

@@ -220,6 +220,19 @@ def _kmer_index(codes: np.ndarray, k: int) -> np.ndarray:
     return idx
 
 
+def _rc_indices(k: int) -> np.ndarray:
+    """Index of the reverse complement of every k-mer index 0..4**k-1."""
+    idx = np.arange(4 ** k, dtype=np.int64)
+    rc = np.zeros_like(idx)
+    for j in range(k):
+        rc = rc * 4 + (3 - ((idx >> (2 * j)) & 3))
+    return rc
+
+
+def _kmer_int(s: str) -> int:
+    return int("".join("0123"["ACGT".index(c)] for c in s), 4)
+
+
 def _kmer_str(i: int, k: int) -> str:
     return "".join("ACGT"[(i >> (2 * (k - 1 - j))) & 3] for j in range(k))
 
@@ -402,18 +415,16 @@ class MotifAccumulator:
         ok = (counts >= p["min_count"]) & (fold >= p["min_fold"]) & (contrib > 0)
         cand = np.flatnonzero(ok)
         cand = cand[np.argsort(-contrib[cand], kind="stable")][: p["max_kmers"]]
-        both = counts + counts[[_rc_index(i, k) for i in range(4 ** k)]] if k <= 8 else counts
+        rc_all = _rc_indices(k)
+        both = counts + np.where(rc_all != np.arange(rc_all.size), counts[rc_all], 0)  # either strand, once
 
         def linked(a: str, b: str, d: int) -> bool:
             """Whether k-mers a and b (b one base to the right of a when d == 1) occur together:
             their joint (k+1)-mer, on either strand, in at least a third of the rarer one's sites."""
-            joint = a + b[-1] if d == 1 else b + a[-1]
-            j = int("".join("0123"["ACGT".index(c)] for c in joint), 4)
+            j = _kmer_int(a + b[-1] if d == 1 else b + a[-1])
             jr = _rc_index(j, k + 1)
             n = counts1[j] + (counts1[jr] if jr != j else 0)
-            ia = int("".join("0123"["ACGT".index(c)] for c in a), 4)
-            ib = int("".join("0123"["ACGT".index(c)] for c in b), 4)
-            return n >= self.params["link"] * min(both[ia], both[ib])
+            return n >= self.params["link"] * min(both[_kmer_int(a)], both[_kmer_int(b)])
 
         # groups: reverse complements and overlapping shifts, each k-mer placed in its seed's frame
         groups: list[dict] = []

@@ -132,7 +132,7 @@ def write_report(attributions: dict, x: Any, path: Any, *, scores: Any = None, p
     from ._files import atomic_output, check_new_file
     from ._validate import check_layout
     from .motifs import diversity, find_motifs, match_motifs
-    from .select import select_models
+    from .select import _as_table, select_models
 
     t0 = time.perf_counter()
     out = check_new_file(path, name="path", overwrite=overwrite, suffixes=(".html", ".htm"))
@@ -156,7 +156,7 @@ def write_report(attributions: dict, x: Any, path: Any, *, scores: Any = None, p
             print(f"report: {name} scored ({len(mot)} motifs)", flush=True)
     table = pd.DataFrame(rows)
     if scores is not None:
-        sc = scores if isinstance(scores, pd.DataFrame) else _read_scores(scores)
+        sc = _as_table(scores)
         if "model" not in sc.columns:
             raise ValueError("scores: the table has no 'model' column")
         extra = [c for c in sc.columns if c == "model" or c not in table.columns]
@@ -215,17 +215,6 @@ def write_report(attributions: dict, x: Any, path: Any, *, scores: Any = None, p
     with atomic_output(out) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")
     return out
-
-
-def _read_scores(path: Any):
-    import pandas as pd
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"scores: no such file: {str(p)!r}")
-    if p.suffix.lower() == ".json":
-        return pd.read_json(p)
-    return pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",")
 
 
 def _consistency_vs_motifs(table: Any, consistency: str) -> Any:

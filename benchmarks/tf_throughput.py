@@ -70,16 +70,20 @@ def bare_saliency(grad, x: np.ndarray, batch_size: int) -> np.ndarray:
     return out
 
 
-def interleaved_min(fns: dict, repeats: int) -> dict:
+def interleaved_min(fns: dict, repeats: int, sync=None) -> dict:
     """Best time of each callable; one warm-up (tracing) call each, then the callables take turns
-    in every round, so that load from other processes hits them alike."""
+    in every round, so that load from other processes hits them alike. ``sync`` (e.g.
+    ``torch.cuda.synchronize``) is called before and after each timed call."""
+    sync = sync or (lambda: None)
     for fn in fns.values():
         fn()
     ts: dict = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
+            sync()
             t0 = time.perf_counter()
             fn()
+            sync()
             ts[k].append(time.perf_counter() - t0)
     return {k: min(v) for k, v in ts.items()}
 

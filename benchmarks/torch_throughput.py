@@ -23,9 +23,13 @@ import argparse
 import json
 import os
 import platform
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tf_throughput import interleaved_min  # noqa: E402  (the same interleaved timing; imports no TensorFlow)
 
 
 def paper_like_model(n_out: int = 12):
@@ -55,20 +59,6 @@ def bare_saliency(model, x: np.ndarray, batch_size: int, device) -> np.ndarray:
         (g,) = torch.autograd.grad(model(xb).mean(dim=1).sum(), xb)
         out[s:s + xb.shape[0]] = g.cpu().numpy()
     return out
-
-
-def interleaved_min(fns: dict, repeats: int, sync) -> dict:
-    for fn in fns.values():
-        fn()
-    ts: dict = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            sync()
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            ts[k].append(time.perf_counter() - t0)
-    return {k: min(v) for k, v in ts.items()}
 
 
 def main() -> None:

@@ -147,7 +147,6 @@ def test_no_signal_gives_no_motif():
     x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (200, 80))]
     a = rng.normal(size=x.shape).astype(np.float32)
     res = M.find_motifs(x, a, min_support=20)
-    assert M.diversity(res)["n_motifs"] == len(res)
     assert len(res) <= 2  # noise does not make a diverse motif set
 
 
