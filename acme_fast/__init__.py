@@ -57,13 +57,52 @@ def max_threads() -> int:
     return int(_core.max_threads(0))
 
 
-def simd_level() -> str:
-    """The vector instructions the k-attr kernels use on this CPU: ``"avx512"`` or ``"scalar"``.
+#: Instruction-set tiers of the k-attr kernels, lowest first.
+SIMD_LEVELS = ("scalar", "avx2", "avx512")
 
-    Chosen at run time (one wheel runs everywhere). Both paths give bit-identical results; the
-    AVX-512 one is faster.
+
+def simd_level() -> str:
+    """The vector instructions the k-attr kernels use now: ``"avx512"``, ``"avx2"`` or ``"scalar"``.
+
+    Chosen at run time from the CPU (one wheel runs everywhere), capped by the environment variable
+    ``ACME_FAST_SIMD`` (read at import) or :func:`set_simd_level`. Every tier gives bit-identical
+    results; the vector ones are faster.
     """
     return str(_core.simd_level())
+
+
+def set_simd_level(level: str | None) -> str:
+    """Cap the instruction-set tier (``"scalar"``, ``"avx2"``, ``"avx512"``; ``None``: the CPU's best).
+
+    For tests and benchmarks: results do not depend on it. A tier the CPU lacks is refused.
+    Returns the tier that runs now (:func:`simd_level`).
+    """
+    have = list(_core.simd_levels())
+    if level is None:
+        _core.set_simd_cap(len(SIMD_LEVELS) - 1)
+        return simd_level()
+    if level not in SIMD_LEVELS:
+        raise ValueError(f"level: expected one of {SIMD_LEVELS} or None, got {level!r}")
+    if level not in have:
+        raise ValueError(f"level: this CPU runs {', '.join(have)}; {level!r} is not available")
+    _core.set_simd_cap(SIMD_LEVELS.index(level))
+    return simd_level()
+
+
+def _simd_from_env() -> None:
+    import os
+    import warnings
+
+    level = os.environ.get("ACME_FAST_SIMD", "").strip().lower()
+    if not level:
+        return
+    try:
+        set_simd_level(level)
+    except ValueError as exc:
+        warnings.warn(f"ACME_FAST_SIMD={level!r} ignored: {str(exc).removeprefix('level: ')}", stacklevel=2)
+
+
+_simd_from_env()
 
 
 __all__ = [
@@ -81,6 +120,8 @@ __all__ = [
     "has_openmp",
     "max_threads",
     "simd_level",
+    "set_simd_level",
+    "SIMD_LEVELS",
     "score_model",
     "score_models",
     "select_models",

@@ -2,16 +2,20 @@
 
 TensorFlow/Keras 3 are imported on first use of this module, never by ``import acme_fast``.
 
-Architectures (Keras functional models, input ``(L, 4)`` one-hot, ``padding="same"``, L2 1e-6 on
-the kernels, ``he_normal`` initialisation; all are linear chains of layers):
+Architectures (Keras functional models, input ``(L, 4)`` one-hot, ``padding="same"``; all are
+linear chains of layers):
 
 - :func:`cnn_deep`, :func:`cnn_shallow`: the architectures of the 200 shipped weight files
   ``shared/models/synthetic_cnn/cnn_{deep,shallow}_{relu,exponential}_{0..49}.h5`` (Keras 2.2.4
-  ``save_weights``); :func:`load_shipped_model` builds the right one from the file name.
-- :func:`base_cnn`: the paper's base CNN (4 conv layers + 1 dense layer, optional BN).
+  ``save_weights``; L2 1e-6, He-normal); :func:`load_shipped_model` builds the right one from the
+  file name.
+- :func:`base_cnn`: the paper's base CNN of Table 1 (4 conv layers + 1 dense layer, optional BN) as
+  the authors' Table 1 training code builds it: kernel sizes 19/7/5/5, Glorot-uniform, no L2.
+  :func:`base_cnn_shipped_layout` is the earlier variant with :func:`cnn_deep`'s layer sizes.
 
-Training (:func:`train`): binary cross-entropy, Adam (defaults), minibatch 100, early stopping on
-the validation AUROC keeping the best weights (:class:`AUROCEarlyStopping`), and the strategies
+Training (:func:`train`): binary cross-entropy, Adam (rate 1e-3), minibatch 128, an optional
+dropout-free burn-in, early stopping on the validation AUROC keeping the best weights
+(:class:`AUROCEarlyStopping`, optionally only after a minimum number of epochs), and the strategies
 ``standard``, ``mixup``, ``manifold_mixup``, ``input_noise``, ``manifold_noise``, ``adversarial``
 and ``spectral``. Building blocks: :func:`mixup_batch`, :func:`forward`, :func:`pgd_perturb`,
 :func:`spectral_penalty`, :func:`power_iteration_norm`, :func:`injection_points`.
@@ -35,10 +39,18 @@ STRATEGIES = ("standard", "mixup", "manifold_mixup", "input_noise", "manifold_no
 _L2 = 1e-6
 
 
-def _tf():
-    from .attribution import _tf as tf_import
+_TF: Any = None
 
-    return tf_import()
+
+def _tf():
+    """(tensorflow, keras), imported once. Cached so that functions traced by tf.function (which call
+    this) run no import statement after the first call (AutoGraph warns about converting one)."""
+    global _TF
+    if _TF is None:
+        from .attribution import _tf as tf_import
+
+        _TF = tf_import()
+    return _TF
 
 
 def _first_activation(activation: str) -> str:
@@ -48,25 +60,16 @@ def _first_activation(activation: str) -> str:
     return activation
 
 
-def _conv(keras, filters: int, size: int, name: str | None = None):
-    return keras.layers.Conv1D(
-        filters,
-        size,
-        padding="same",
-        kernel_initializer="he_normal",
-        kernel_regularizer=keras.regularizers.l2(_L2),
-        name=name,
-    )
-
-
-def _dense(keras, units: int, name: str | None = None):
-    return keras.layers.Dense(
-        units, kernel_initializer="he_normal", kernel_regularizer=keras.regularizers.l2(_L2), name=name
-    )
+def _init_kw(keras, table1: bool) -> dict:
+    """Initialiser and regulariser of the conv/dense kernels: the shipped files' (He-normal, L2 1e-6)
+    or Table 1's (Keras defaults: Glorot-uniform, no regulariser)."""
+    if table1:
+        return {"kernel_initializer": "glorot_uniform"}
+    return {"kernel_initializer": "he_normal", "kernel_regularizer": keras.regularizers.l2(_L2)}
 
 
 def _cnn(blocks: Any, activation: str, dense_units: int, n_outputs: int, batch_norm: bool, input_shape: tuple,
-         name: str) -> Any:
+         name: str, table1: bool = False) -> Any:
     """Conv blocks Conv1D - [BN] - activation - Dropout - [MaxPool] (the first block's activation is
     ``activation``, the others ReLU), then Flatten - Dense - [BN] - ReLU - Dropout 0.5 - Dense -
     sigmoid. ``blocks``: (filters, kernel size, dropout rate, pool size or 0). The layers are created
@@ -74,10 +77,11 @@ def _cnn(blocks: Any, activation: str, dense_units: int, n_outputs: int, batch_n
     _, keras = _tf()
     act = _first_activation(activation)
     L = keras.layers
+    kw = _init_kw(keras, table1)
     inp = keras.Input(shape=tuple(input_shape))
     h = inp
     for i, (filters, size, rate, pool) in enumerate(blocks):
-        h = _conv(keras, filters, size)(h)
+        h = L.Conv1D(filters, size, padding="same", **kw)(h)
         if batch_norm:
             h = L.BatchNormalization()(h)
         h = L.Activation(act if i == 0 else "relu")(h)
@@ -85,12 +89,12 @@ def _cnn(blocks: Any, activation: str, dense_units: int, n_outputs: int, batch_n
         if pool:
             h = L.MaxPooling1D(pool)(h)
     h = L.Flatten()(h)
-    h = _dense(keras, dense_units)(h)
+    h = L.Dense(dense_units, **kw)(h)
     if batch_norm:
         h = L.BatchNormalization()(h)
     h = L.Activation("relu")(h)
     h = L.Dropout(0.5)(h)
-    h = _dense(keras, n_outputs)(h)
+    h = L.Dense(n_outputs, **kw)(h)
     out = L.Activation("sigmoid")(h)
     return keras.Model(inp, out, name=name)
 
@@ -116,10 +120,25 @@ def cnn_shallow(activation: str = "relu", input_shape: tuple = (200, 4)) -> Any:
     return _cnn(blocks, activation, 96, 1, True, input_shape, f"cnn_shallow_{activation}")
 
 
-#: (filters, kernel size, max-pool size after the block) of the base CNN's conv layers at width 1:
-#: the layout of :func:`cnn_deep` (pool 4, 4, 3 after conv 2-4), dense layer of 96 units.
-BASE_CNN_CONV = ((24, 11, None), (32, 7, 4), (48, 7, 4), (64, 3, 3))
+#: (filters, kernel size, max-pool size after the block) of the base CNN's conv layers at width 1, as
+#: the paper's Table 1 code builds them (first layer 24 x 19, then 32 x 7, 48 x 5, 64 x 5; max-pool 4,
+#: 4, 3 after conv 2-4); dense layer of 96 units.
+BASE_CNN_CONV = ((24, 19, None), (32, 7, 4), (48, 5, 4), (64, 5, 3))
+#: The same for :func:`base_cnn_shipped_layout`: the layer sizes of :func:`cnn_deep`.
+BASE_CNN_SHIPPED_CONV = ((24, 11, None), (32, 7, 4), (48, 7, 4), (64, 3, 3))
 BASE_CNN_DENSE = 96
+
+
+def _base(conv: Any, activation: str, batch_norm: bool, width: float, n_outputs: int, input_shape: tuple,
+          name: str, table1: bool) -> Any:
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ValueError(f"width: expected a positive number, got {width!r}")
+    if isinstance(n_outputs, bool) or int(n_outputs) != n_outputs or int(n_outputs) < 1:
+        raise ValueError(f"n_outputs: expected a positive integer, got {n_outputs!r}")
+    blocks = tuple((max(1, int(round(f * width))), size, 0.1, pool) for f, size, pool in conv)
+    bn = "bn" if batch_norm else "nobn"
+    return _cnn(blocks, activation, max(1, int(round(BASE_CNN_DENSE * width))), int(n_outputs), bool(batch_norm),
+                input_shape, f"{name}_{activation}_{bn}", table1)
 
 
 def base_cnn(
@@ -129,23 +148,45 @@ def base_cnn(
     n_outputs: int = 1,
     input_shape: tuple = (200, 4),
 ) -> Any:
-    """The paper's base CNN (appendix B): 4 conv layers + 1 dense layer.
+    """The paper's base CNN of Table 1, as the authors' training code builds it.
 
-    Each conv block is Conv1D - [BN] - activation - Dropout 0.1 - [MaxPool]; the first activation is
-    ``activation`` (ReLU or exponential), the others ReLU. Filters and kernel sizes follow
-    :func:`cnn_deep` (:data:`BASE_CNN_CONV`: 24x11, 32x7 + pool 4, 48x7 + pool 4, 64x3 + pool 3),
-    then Flatten - Dense(96) - [BN] - ReLU - Dropout 0.5 - Dense(``n_outputs``) - sigmoid. ``width``
-    scales every filter count and the dense units (rounded, at least 1); ``batch_norm`` puts a BN
-    layer before each hidden activation.
+    Conv1D(24, 19) - [BN] - ``activation`` - Dropout 0.1; Conv1D(32, 7) - [BN] - ReLU - Dropout 0.1
+    - MaxPool 4; Conv1D(48, 5) - ... - MaxPool 4; Conv1D(64, 5) - ... - MaxPool 3; Flatten -
+    Dense(96) - [BN] - ReLU - Dropout 0.5 - Dense(``n_outputs``) - sigmoid (:data:`BASE_CNN_CONV`).
+    Kernels Glorot-uniform (Keras's default), no weight penalty; train with Adam 1e-3, minibatch 128
+    (:func:`train`'s defaults).
+
+    Parameters
+    ----------
+    activation : {"relu", "exponential"}
+        The first layer's activation; the others are ReLU.
+    batch_norm : bool
+        A BN layer before each hidden activation.
+    width : float
+        Scales every filter count and the dense units (rounded, at least 1); the paper's
+        ``factor`` (1, 4, 8) is ``width``.
+    n_outputs : int
+    input_shape : tuple
+        ``(L, 4)``.
     """
-    if not width > 0:
-        raise ValueError(f"width: expected a positive number, got {width!r}")
-    if int(n_outputs) < 1:
-        raise ValueError(f"n_outputs: expected a positive integer, got {n_outputs!r}")
-    blocks = tuple((max(1, int(round(f * width))), size, 0.1, pool) for f, size, pool in BASE_CNN_CONV)
-    bn = "bn" if batch_norm else "nobn"
-    return _cnn(blocks, activation, max(1, int(round(BASE_CNN_DENSE * width))), int(n_outputs), batch_norm,
-                input_shape, f"base_cnn_{activation}_{bn}")
+    return _base(BASE_CNN_CONV, activation, batch_norm, width, n_outputs, input_shape, "base_cnn", True)
+
+
+def base_cnn_shipped_layout(
+    activation: str = "relu",
+    batch_norm: bool = True,
+    width: float = 1.0,
+    n_outputs: int = 1,
+    input_shape: tuple = (200, 4),
+) -> Any:
+    """The earlier base CNN: :func:`base_cnn` with :func:`cnn_deep`'s layer sizes and initialisation.
+
+    Kernel sizes 11/7/7/3 (:data:`BASE_CNN_SHIPPED_CONV`), He-normal, L2 1e-6 on the kernels; kept for
+    results made with it. Without BN it trains badly (dense units die under Dropout 0.5; see
+    :func:`train`'s ``burn_in``).
+    """
+    return _base(BASE_CNN_SHIPPED_CONV, activation, batch_norm, width, n_outputs, input_shape,
+                 "base_cnn_shipped", False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,6 +335,7 @@ def forward(
     perm: Any = None,
     noise_std: float = 0.0,
     seed: Any = (0, 0),
+    dropout: bool = True,
 ) -> Any:
     """Run ``model`` layer by layer, optionally mixing or adding noise at one injection point.
 
@@ -301,7 +343,8 @@ def forward(
     function serves every point). In training mode only: with ``lam`` and ``perm`` the
     representation ``h`` there becomes ``lam * h + (1 - lam) * h[perm]``; with ``noise_std > 0``
     Gaussian noise N(0, noise_std^2) (stateless, from ``seed``, two ints) is added. In inference
-    mode this equals ``model(x, training=False)``.
+    mode this equals ``model(x, training=False)``. ``dropout=False`` skips the Dropout layers (in
+    training mode too: the burn-in of :func:`train`); batch normalisation still follows ``training``.
     """
     tf, _ = _tf()
     layers = _chain(model)
@@ -325,6 +368,8 @@ def forward(
                 return out
 
             h = tf.cond(tf.equal(point, j), inject, lambda h=h: h)
+        if not dropout and type(layer).__name__ in ("Dropout", "SpatialDropout1D"):
+            continue
         h = layer(h, training=training)
     return h
 
@@ -482,12 +527,16 @@ def _make_auroc_callback():
     class AUROCEarlyStopping(keras.callbacks.Callback):
         """Compute the validation AUROC at each epoch end (into ``logs["val_auroc"]``), stop after
         ``patience`` epochs without improvement, and restore the best weights at the end of training.
+        Epochs before ``min_epochs`` (0-based index < ``min_epochs``) are neither candidates for the
+        best epoch nor counted by the patience.
         """
 
-        def __init__(self, x_valid, y_valid, patience: int = 10, batch_size: int = 512, min_delta: float = 0.0):
+        def __init__(self, x_valid, y_valid, patience: int = 10, batch_size: int = 512, min_delta: float = 0.0,
+                     min_epochs: int = 0):
             super().__init__()
             self.x_valid, self.y_valid = x_valid, y_valid
             self.patience, self.batch_size, self.min_delta = int(patience), int(batch_size), float(min_delta)
+            self.min_epochs = int(min_epochs)
 
         def on_train_begin(self, logs=None):
             self.best, self.best_epoch, self.best_weights, self.wait = -np.inf, -1, None, 0
@@ -497,6 +546,8 @@ def _make_auroc_callback():
             score = auroc(self.y_valid, predict(self.model, self.x_valid, self.batch_size))
             if logs is not None:
                 logs["val_auroc"] = score
+            if epoch < self.min_epochs:
+                return
             if np.isfinite(score) and score > self.best + self.min_delta:
                 self.best, self.best_epoch, self.wait = score, epoch, 0
                 self.best_weights = self.model.get_weights()
@@ -513,12 +564,16 @@ def _make_auroc_callback():
     return AUROCEarlyStopping
 
 
-def AUROCEarlyStopping(x_valid, y_valid, patience: int = 10, batch_size: int = 512, min_delta: float = 0.0):
+def AUROCEarlyStopping(x_valid, y_valid, patience: int = 10, batch_size: int = 512, min_delta: float = 0.0,
+                       min_epochs: int = 0):
     """A Keras callback: early stopping on the validation AUROC, restoring the best weights.
 
-    Usable with ``model.fit(..., callbacks=[...])`` as well as in :func:`train`.
+    The best epoch is chosen among epochs ``min_epochs`` (0-based) and later; earlier epochs do not
+    count towards ``patience``. Usable with ``model.fit(..., callbacks=[...])`` as well as in
+    :func:`train`.
     """
-    return _make_auroc_callback()(x_valid, y_valid, patience=patience, batch_size=batch_size, min_delta=min_delta)
+    return _make_auroc_callback()(x_valid, y_valid, patience=patience, batch_size=batch_size, min_delta=min_delta,
+                                  min_epochs=min_epochs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -532,8 +587,10 @@ def train(
     *,
     strategy: str = "standard",
     epochs: int = 100,
-    batch_size: int = 100,
+    batch_size: int = 128,
     patience: int = 10,
+    burn_in: int = 0,
+    min_epochs: int = 0,
     seed: int = 0,
     verbose: int = 0,
     noise_std: float = 0.15,
@@ -550,10 +607,17 @@ def train(
 ):
     """Train ``model_builder()`` on ``data = (x_train, y_train, x_valid, y_valid)`` with a strategy.
 
-    Binary cross-entropy (+ the kernels' L2 terms), Adam (Keras defaults), minibatches of
-    ``batch_size`` (reshuffled each epoch), custom training loop (one tf.function step), early
-    stopping on the validation AUROC after each epoch with ``patience`` epochs, keeping the best
-    weights (:func:`AUROCEarlyStopping`).
+    Binary cross-entropy (+ the model's weight penalties, if any), Adam (``learning_rate``, 1e-3 as in
+    the paper), minibatches of ``batch_size`` (128 as in the paper; reshuffled each epoch), custom
+    training loop (one tf.function step), early stopping on the validation AUROC after each epoch
+    with ``patience`` epochs, keeping the best weights (:func:`AUROCEarlyStopping`).
+
+    ``burn_in`` epochs come first, with every Dropout layer switched off (BN still in training
+    mode, the strategy applied as usual); they are not counted by early stopping and are not
+    candidates for the best epoch. Without batch normalisation, Dropout(0.5) before the output can
+    kill the dense layer's ReLUs in the first epoch (constant output, loss ln 2 for good); a
+    dropout-free start avoids it. ``min_epochs``: the best epoch is chosen, and patience counted,
+    only from that many epochs after the burn-in. At most ``burn_in + epochs`` epochs run.
 
     Strategies:
 
@@ -572,12 +636,19 @@ def train(
       iteration (``spectral_iters`` per step).
 
     Returns ``(model, history)``: the model holds the best-validation-AUROC weights; ``history``
-    is a dict of per-epoch lists ``loss``, ``val_auroc`` plus ``best_epoch`` (0-based),
-    ``best_val_auroc``, ``stopped_epoch`` and ``strategy``.
+    is a dict of per-epoch lists ``loss``, ``val_auroc`` (burn-in epochs included) plus
+    ``best_epoch`` (0-based, in those lists), ``best_val_auroc``, ``stopped_epoch``, ``burn_in``
+    and ``strategy``.
     """
+    from ._validate import check_int
+
     tf, keras = _tf()
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy: expected one of {STRATEGIES}, got {strategy!r}")
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
+    burn_in = check_int("burn_in", burn_in, 0)
+    min_epochs = check_int("min_epochs", min_epochs, 0)
     if len(data) != 4:
         raise ValueError("data: expected (x_train, y_train, x_valid, y_valid)")
     x_train, y_train, x_valid, y_valid = data
@@ -600,7 +671,7 @@ def train(
             for k in _spectral_kernels(model)
         ]
 
-    def loss_of(xb, yb, point, lam, perm, seed_t):
+    def loss_of(xb, yb, point, lam, perm, seed_t, dropout):
         kw: dict = {}
         if strategy in ("mixup", "manifold_mixup"):
             kw = {"point": point, "lam": lam, "perm": perm}
@@ -608,8 +679,8 @@ def train(
             kw = {"point": 0, "noise_std": noise_std, "seed": seed_t}
         elif strategy == "manifold_noise":
             kw = {"point": point, "noise_std": manifold_noise_std, "seed": seed_t}
-        if kw:
-            p = forward(model, xb, training=True, **kw)
+        if kw or not dropout:
+            p = forward(model, xb, training=True, dropout=dropout, **kw)
             if "lam" in kw:
                 yb = lam * yb + (1.0 - lam) * tf.gather(yb, perm)
         else:
@@ -621,7 +692,7 @@ def train(
             total = total + spectral_penalty(model, spectral_lambda, spectral_iters, vectors)
         return loss, total
 
-    def make_step(adv_mode: int):
+    def make_step(adv_mode: int, dropout: bool):
         def step(xb, yb, point, lam, perm, seed_t):
             if adv_mode:
                 x_adv = pgd_perturb(model, xb, yb, pgd_steps, pgd_step_size, pgd_radius)
@@ -630,7 +701,7 @@ def train(
                 else:
                     xb = x_adv
             with tf.GradientTape() as tape:
-                loss, total = loss_of(xb, yb, point, lam, perm, seed_t)
+                loss, total = loss_of(xb, yb, point, lam, perm, seed_t, dropout)
             grads = tape.gradient(total, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             return loss
@@ -638,20 +709,22 @@ def train(
         return tf.function(step, reduce_retracing=True)
 
     steps: dict = {}
-    cb = AUROCEarlyStopping(x_valid, y_valid, patience=patience)
+    cb = AUROCEarlyStopping(x_valid, y_valid, patience=patience, min_epochs=burn_in + min_epochs)
     cb.set_model(model)
     model.stop_training = False
     cb.on_train_begin()
     history: dict = {"loss": [], "val_auroc": []}
     n = len(x_train)
-    for epoch in range(int(epochs)):
+    total_epochs = burn_in + epochs
+    for epoch in range(total_epochs):
         adv_mode = 0
         if strategy == "adversarial":
             e1 = epoch + 1
             adv_mode = 0 if e1 <= adv_standard_epochs else (1 if e1 <= adv_mixed_epochs else 2)
-        if adv_mode not in steps:
-            steps[adv_mode] = make_step(adv_mode)
-        step = steps[adv_mode]
+        key = (adv_mode, epoch >= burn_in)
+        if key not in steps:
+            steps[key] = make_step(*key)
+        step = steps[key]
         order = rng.permutation(n)
         losses, weights = [], []
         for start in range(0, n, batch_size):
@@ -675,12 +748,15 @@ def train(
         history["loss"].append(logs["loss"])
         history["val_auroc"].append(logs["val_auroc"])
         if verbose:
-            print(f"epoch {epoch + 1}/{epochs} [{strategy}] loss {logs['loss']:.4f} val_auroc {logs['val_auroc']:.4f}")
+            phase = " burn-in" if epoch < burn_in else ""
+            print(f"epoch {epoch + 1}/{total_epochs} [{strategy}{phase}] loss {logs['loss']:.4f} "
+                  f"val_auroc {logs['val_auroc']:.4f}")
         if model.stop_training:
             break
     cb.on_train_end()
     history.update(
-        best_epoch=int(cb.best_epoch), best_val_auroc=float(cb.best), stopped_epoch=cb.stopped_epoch, strategy=strategy
+        best_epoch=int(cb.best_epoch), best_val_auroc=float(cb.best), stopped_epoch=cb.stopped_epoch, strategy=strategy,
+        burn_in=burn_in,
     )
     return model, history
 
@@ -690,6 +766,7 @@ __all__ = [
     "cnn_deep",
     "cnn_shallow",
     "base_cnn",
+    "base_cnn_shipped_layout",
     "load_legacy_weights",
     "load_shipped_model",
     "weights_match",

@@ -50,12 +50,14 @@ def _near_poles(rng, n):
     return np.concatenate(out) * rng.lognormal(0, 3, size=(len(out) * n, 1))
 
 
-@pytest.fixture(params=["vector", "scalar"])
+@pytest.fixture(params=list(_core.simd_levels()))
 def simd_path(request):
-    """The AVX-512 binning (where the CPU has it) and the scalar one."""
-    _core.set_simd(request.param == "vector")
+    """Every tier this CPU has (the vector binning where it exists, and the scalar one)."""
+    import acme_fast as af
+
+    af.set_simd_level(request.param)
     yield request.param
-    _core.set_simd(True)
+    af.set_simd_level(None)
 
 
 @pytest.mark.parametrize("acme", [False, True])

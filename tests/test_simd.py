@@ -1,10 +1,15 @@
-"""The AVX-512 loops give the same bits as the scalar code they replace.
+"""Every vector tier (AVX2, AVX-512) gives the same bits as the scalar code it replaces.
 
-On a CPU without AVX-512 both runs take the scalar path and the test is vacuous (it says so in
-its skip reason only for the level check); everything else still runs.
+Each test runs its case under the scalar tier and under every vector tier this CPU has
+(``acme_fast.set_simd_level``); on a CPU without any, only the scalar path runs and the
+comparisons are vacuous (the tier tests say so).
 """
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,28 +18,66 @@ from conftest import attribution, onehot, to_ncl
 import acme_fast as af
 from acme_fast import _core
 
+VECTOR_TIERS = [t for t in _core.simd_levels() if t != "scalar"]
 
-@pytest.fixture
-def both_paths():
-    """Run f under the scalar path and under the vector path; restore the switch."""
+
+@pytest.fixture(params=VECTOR_TIERS or ["scalar"])
+def both_paths(request):
+    """Run f under the scalar tier and under one vector tier (each tier this CPU has, in turn);
+    restores the CPU's best tier."""
+    tier = request.param
 
     def run(f):
         try:
-            _core.set_simd(False)
-            assert af.simd_level() == "scalar"
+            assert af.set_simd_level("scalar") == "scalar"
             scalar = f()
-            _core.set_simd(True)
+            assert af.set_simd_level(tier) == tier
             vector = f()
         finally:
-            _core.set_simd(True)
+            af.set_simd_level(None)
         return scalar, vector
 
     return run
 
 
 def test_level():
-    assert af.simd_level() in ("avx512", "scalar")
+    assert af.simd_level() in af.SIMD_LEVELS
+    assert af.simd_level() == _core.cpu_simd_level()  # the best tier by default
+    assert list(_core.simd_levels()) == list(af.SIMD_LEVELS[: af.SIMD_LEVELS.index(af.simd_level()) + 1])
     assert (af.simd_level() == "avx512") == bool(_core.cpu_has_avx512())
+
+
+def test_set_simd_level():
+    try:
+        for tier in _core.simd_levels():
+            assert af.set_simd_level(tier) == tier == af.simd_level()
+        with pytest.raises(ValueError, match="level: expected one of"):
+            af.set_simd_level("sse2")
+        missing = [t for t in af.SIMD_LEVELS if t not in _core.simd_levels()]
+        for tier in missing:
+            with pytest.raises(ValueError, match="is not available"):
+                af.set_simd_level(tier)
+    finally:
+        af.set_simd_level(None)
+    assert af.simd_level() == _core.cpu_simd_level()
+
+
+def _level_in_subprocess(env_value):
+    env = dict(os.environ, ACME_FAST_SIMD=env_value)
+    r = subprocess.run([sys.executable, "-W", "always", "-c", "import acme_fast as af; print(af.simd_level())"],
+                       capture_output=True, text=True, env=env, cwd="/", timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip(), r.stderr
+
+
+def test_environment_variable_caps_the_tier():
+    level, err = _level_in_subprocess("scalar")
+    assert level == "scalar" and not err
+    level, err = _level_in_subprocess("AVX512")  # case-insensitive; above the CPU's tier: warned, best used
+    assert level == _core.cpu_simd_level()
+    assert ("ACME_FAST_SIMD" in err) == ("avx512" not in _core.simd_levels())
+    level, err = _level_in_subprocess("fast")
+    assert level == _core.cpu_simd_level() and "ACME_FAST_SIMD='fast' ignored" in err and "expected one of" in err
 
 
 def _same_kattr(r1, r2):

@@ -99,8 +99,17 @@ def test_base_cnn(batch_norm):
     assert names.count("BatchNormalization") == (5 if batch_norm else 0)
     drops = [layer.rate for layer in m.layers if type(layer).__name__ == "Dropout"]
     assert drops == [0.1, 0.1, 0.1, 0.1, 0.5]
-    filters = [layer.filters for layer in m.layers if type(layer).__name__ == "Conv1D"]
-    assert filters == [12, 16, 24, 32]
+    convs = [layer for layer in m.layers if type(layer).__name__ == "Conv1D"]
+    assert [c.filters for c in convs] == [12, 16, 24, 32]
+    # the paper's Table 1 code: kernel sizes 19/7/5/5, pools 4/4/3, Glorot-uniform, no weight penalty
+    assert [c.kernel_size[0] for c in convs] == [19, 7, 5, 5]
+    assert [layer.pool_size[0] for layer in m.layers if type(layer).__name__ == "MaxPooling1D"] == [4, 4, 3]
+    dense = [layer for layer in m.layers if type(layer).__name__ == "Dense"]
+    assert dense[0].units == 48
+    for layer in convs + dense:
+        assert type(layer.kernel_initializer).__name__ == "GlorotUniform"
+        assert layer.kernel_regularizer is None
+    assert not m.losses
     if batch_norm:  # BN right before each hidden activation
         for i, n in enumerate(names):
             if n == "BatchNormalization":
@@ -108,6 +117,20 @@ def test_base_cnn(batch_norm):
     assert m.output_shape == (None, 3)
     with pytest.raises(ValueError):
         zoo.base_cnn("tanh")
+
+
+def test_base_cnn_shipped_layout_keeps_the_earlier_variant():
+    m = zoo.base_cnn_shipped_layout("exponential", batch_norm=False)
+    convs = [layer for layer in m.layers if type(layer).__name__ == "Conv1D"]
+    assert [c.kernel_size[0] for c in convs] == [11, 7, 7, 3]
+    assert [c.filters for c in convs] == [24, 32, 48, 64]
+    assert all(type(c.kernel_initializer).__name__ == "HeNormal" for c in convs)
+    assert len(m.losses) == 6  # L2 on the 4 conv and 2 dense kernels
+    for bad in (0, -1.0, True, "1"):
+        with pytest.raises(ValueError, match="width"):
+            zoo.base_cnn("relu", width=bad)
+    with pytest.raises(ValueError, match="n_outputs"):
+        zoo.base_cnn("relu", n_outputs=0)
 
 
 # ------------------------------------------------------------------ shipped weights
@@ -302,6 +325,69 @@ def test_train_keeps_best_auroc_weights_and_stops_early():
     assert hist["best_val_auroc"] == max(hist["val_auroc"])
     # the returned model holds the best epoch's weights, not the last epoch's
     assert zoo.auroc(yv, zoo.predict(model, xv)) == pytest.approx(hist["best_val_auroc"], abs=1e-9)
+
+
+def test_forward_without_dropout_is_the_inference_pass_without_bn():
+    """The burn-in's forward pass: Dropout skipped in training mode. Without BN nothing else differs
+    between training and inference, so it equals model(x, training=False); with dropout it does not."""
+    m = zoo.base_cnn("relu", batch_norm=False, width=0.25)
+    x = _onehot(np.random.default_rng(3), 16)
+    ref = np.asarray(m(x, training=False))
+    np.testing.assert_allclose(np.asarray(zoo.forward(m, x, training=True, dropout=False)), ref, rtol=1e-6, atol=1e-7)
+    keras.utils.set_random_seed(0)
+    assert not np.allclose(np.asarray(zoo.forward(m, x, training=True)), ref, rtol=1e-4, atol=1e-6)
+
+
+def test_early_stopping_ignores_epochs_before_min_epochs():
+    m = _small()
+    rng = np.random.default_rng(0)
+    xv = _onehot(rng, 40)
+    yv = rng.integers(0, 2, size=40).astype(np.float32)
+    cb = zoo.AUROCEarlyStopping(xv, yv, patience=1, min_epochs=2)
+    cb.set_model(m)
+    m.stop_training = False
+    cb.on_train_begin()
+    scores = []
+    for epoch in range(4):
+        keras.utils.set_random_seed(epoch + 10)
+        m.set_weights(_small().get_weights())
+        logs = {}
+        cb.on_epoch_end(epoch, logs)
+        scores.append(logs["val_auroc"])  # computed for every epoch
+        assert not m.stop_training or epoch == 3  # patience counts only from epoch 2
+    assert len(set(scores)) == 4
+    assert cb.best_epoch == 2 + int(np.argmax(scores[2:]))  # epochs 0 and 1 are never the best
+    assert cb.best == max(scores[2:])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("activation", ["relu", "exponential"])
+def test_no_bn_models_leave_the_ln2_plateau_with_burn_in(activation):
+    """Without BN, the dense ReLUs die under Dropout(0.5) in the first epoch (constant output, loss ln 2
+    for good). With the dropout-free burn-in, the Table 1 base CNN without BN learns the synthetic task
+    (half width, the reduced sweep's data and rate)."""
+    from acme_fast.synthetic import make_dataset
+
+    d = make_dataset(n=10000, seed=0, progress=False)
+    data = (d.X_train, d.Y_train, d.X_valid, d.Y_valid)
+
+    def build():
+        return zoo.base_cnn(activation, batch_norm=False, width=0.5)
+
+    model, hist = zoo.train(build, data, epochs=10, burn_in=2, min_epochs=1, learning_rate=3e-3, seed=0)
+    assert hist["burn_in"] == 2 and len(hist["loss"]) <= 12
+    assert hist["best_epoch"] >= 3  # the burn-in epochs and the first epoch after are not candidates
+    assert min(hist["loss"]) < np.log(2) - 0.08, hist["loss"]
+    p = zoo.predict(model, d.X_valid)
+    assert np.std(p) > 0.05  # not a constant output
+    assert zoo.auroc(d.Y_valid, p) > 0.75
+
+
+def test_train_validates_epoch_arguments(tiny_data):
+    for kw, msg in (({"burn_in": -1}, "burn_in"), ({"min_epochs": 1.5}, "min_epochs"), ({"epochs": 0}, "epochs"),
+                    ({"batch_size": 0}, "batch_size")):
+        with pytest.raises((ValueError, TypeError), match=msg):
+            zoo.train(_small, tiny_data, **kw)
 
 
 @pytest.mark.parametrize("strategy", zoo.STRATEGIES)

@@ -17,6 +17,7 @@
 
 #include "parallel.hpp"
 #include "simd.hpp"
+#include "simd_avx2.hpp"
 
 namespace acme::core {
 
@@ -153,7 +154,10 @@ inline OrderPair order_pair(const double* src, i64 n, double q, double* buf, dou
     const double phi = ib < S ? smp[ib] : inf;
     i64 below = 0, m = 0, j0 = 0;
 #if ACME_X86_SIMD
-    if (use_avx512()) j0 = simd::bracket(src, n, plo, phi, buf, below, m);
+    if (use_avx512())
+        j0 = simd::bracket(src, n, plo, phi, buf, below, m);
+    else if (use_avx2())
+        j0 = avx2::bracket(src, n, plo, phi, buf, below, m);
 #endif
     for (i64 j = j0; j < n; ++j) {
         const double v = src[j];
@@ -266,7 +270,10 @@ bool load_norms2(const TA* a, i64 L, double* s, i64& bad_pos, double& bad_val) {
 #if ACME_X86_SIMD
     if constexpr (std::is_same_v<TA, float>) {
         bool ok = true;
-        if (use_avx512()) l0 = simd::norms2_f32(a, L, NCL, s, ok);
+        if (use_avx512())
+            l0 = simd::norms2_f32(a, L, NCL, s, ok);
+        else if (use_avx2())
+            l0 = avx2::norms2_f32(a, L, NCL, s, ok);
         if (!ok) fin = std::numeric_limits<double>::quiet_NaN();
     }
 #endif

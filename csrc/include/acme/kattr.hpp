@@ -117,12 +117,13 @@ struct SeqPoints {
         const int w = cfg.window;
         i64 l0 = 0, pw = -1;  // positions done by the vector path; windows done (-1: none, not fused)
 #if ACME_X86_SIMD
-        const bool vec = use_avx512();
+        const bool vec = use_avx512(), vec2 = use_avx2();
         if constexpr (std::is_same_v<TA, float>) {
             if (vec && w == 3)
                 l0 = simd::load_w3_f32(a, L, NCL, acme, E1p, E2p, E3p, e1.data(), e2.data(), e3.data(), s.data(),
                                        acc, pw);
             if (vec && l0 == 0) l0 = simd::load_f32(a, L, NCL, acme, E1p, E2p, E3p, acc);
+            if (vec2) l0 = avx2::load_f32(a, L, NCL, acme, E1p, E2p, E3p, acc);
         }
 #endif
         if (acme) {
@@ -181,6 +182,7 @@ struct SeqPoints {
             i64 p0 = pw > 0 ? pw : 0;
 #if ACME_X86_SIMD
             if (vec && pw < 0) p0 = simd::window3(E1p, E2p, E3p, straight, o1, o2, o3, os);
+            if (vec2) p0 = avx2::window3(E1p, E2p, E3p, straight, o1, o2, o3, os);
 #endif
             for (i64 p = p0; p < straight; ++p) {
                 const double s1 = E1p[p] + E1p[p + 1] + E1p[p + 2];
@@ -227,7 +229,10 @@ struct SeqPoints {
     i64 keep_radius(i64 n, double t, bool strict) {
         i64 j0 = 0, m = 0;
 #if ACME_X86_SIMD
-        if (use_avx512()) j0 = simd::keep_radius(s.data(), idx.data(), n, scale, t, strict, rad.data(), m);
+        if (use_avx512())
+            j0 = simd::keep_radius(s.data(), idx.data(), n, scale, t, strict, rad.data(), m);
+        else if (use_avx2())
+            j0 = avx2::keep_radius(s.data(), idx.data(), n, scale, t, strict, rad.data(), m);
 #endif
         for (i64 j = j0; j < n; ++j) {
             const i64 p = idx[j];
@@ -244,7 +249,10 @@ struct SeqPoints {
     void count_radius_keys(int shift, i64* keys) {
         i64 p0 = 0;
 #if ACME_X86_SIMD
-        if (use_avx512()) p0 = simd::radius_keys(s.data(), P, scale, shift, idx.data());
+        if (use_avx512())
+            p0 = simd::radius_keys(s.data(), P, scale, shift, idx.data());
+        else if (use_avx2())
+            p0 = avx2::radius_keys(s.data(), P, scale, shift, idx.data());
 #endif
         for (i64 p = p0; p < P; ++p) {
             const double r = std::sqrt(s[p]) * scale;
@@ -266,7 +274,10 @@ struct SeqPoints {
             lo = t * t * (1.0 - 1e-9);  // r >= b implies s > lo
         }
 #if ACME_X86_SIMD
-        if (use_avx512()) p0 = simd::indices_above(s.data(), P, lo, idx.data(), n);
+        if (use_avx512())
+            p0 = simd::indices_above(s.data(), P, lo, idx.data(), n);
+        else if (use_avx2())
+            p0 = avx2::indices_above(s.data(), P, lo, idx.data(), n);
 #endif
         for (i64 p = p0; p < P; ++p) {
             idx[n] = p;
@@ -288,6 +299,9 @@ struct SeqPoints {
 #if ACME_X86_SIMD
         if (use_avx512())
             j0 = simd::bin_points(e1.data(), e2.data(), e3.data(), s.data(), idx.data(), n, acme, cfg.bin_width,
+                                  cfg.n_bins - 1, cfg.n_bins, bins.data());
+        else if (use_avx2())
+            j0 = avx2::bin_points(e1.data(), e2.data(), e3.data(), s.data(), idx.data(), n, acme, cfg.bin_width,
                                   cfg.n_bins - 1, cfg.n_bins, bins.data());
 #endif
         for (i64 j = j0; j < n; ++j) {
@@ -454,7 +468,10 @@ void kattr_sequence_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int
             // r > cut implies s > o.a: a branch-free prefilter, then the exact test.
             i64 nk = 0, p0 = 0;
 #if ACME_X86_SIMD
-            if (use_avx512()) p0 = simd::indices_above(sp.s.data(), P, o.a, sp.idx.data(), nk);
+            if (use_avx512())
+                p0 = simd::indices_above(sp.s.data(), P, o.a, sp.idx.data(), nk);
+            else if (use_avx2())
+                p0 = avx2::indices_above(sp.s.data(), P, o.a, sp.idx.data(), nk);
 #endif
             for (i64 p = p0; p < P; ++p) {
                 sp.idx[nk] = p;

@@ -28,10 +28,23 @@
 
 namespace acme::core {
 
-// The user switch (tests turn it off to compare against the scalar path).
-inline std::atomic<bool>& simd_switch() {
-    static std::atomic<bool> on{true};
-    return on;
+// Instruction-set tiers, lowest first. The tier that runs is the highest one
+// both the CPU and the user cap (ACME_FAST_SIMD, set_simd_level) allow.
+enum SimdTier : int { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+// The user cap (tests lower it to compare every tier against the scalar path).
+inline std::atomic<int>& simd_cap() {
+    static std::atomic<int> cap{kAvx512};
+    return cap;
+}
+
+inline bool cpu_has_avx2() {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+    return has;
+#else
+    return false;
+#endif
 }
 
 inline bool cpu_has_avx512() {
@@ -45,8 +58,19 @@ inline bool cpu_has_avx512() {
 #endif
 }
 
-// Whether the AVX-512 loops run now.
-inline bool use_avx512() { return simd_switch().load(std::memory_order_relaxed) && cpu_has_avx512(); }
+// The highest tier this CPU has.
+inline int cpu_tier() { return cpu_has_avx512() ? kAvx512 : (cpu_has_avx2() ? kAvx2 : kScalar); }
+
+// The tier that runs now.
+inline int simd_tier() {
+    const int cap = simd_cap().load(std::memory_order_relaxed);
+    const int cpu = cpu_tier();
+    return cap < cpu ? cap : cpu;
+}
+
+// Whether the AVX-512 loops run now; whether the AVX2 loops do (only when AVX-512 does not).
+inline bool use_avx512() { return simd_tier() == kAvx512; }
+inline bool use_avx2() { return simd_tier() == kAvx2; }
 
 #if ACME_X86_SIMD
 namespace simd {

@@ -1,0 +1,353 @@
+// AVX2 versions of the k-attr loops, for x86-64 CPUs without AVX-512 (AMD Zen 2/3,
+// most Intel desktops and laptops). Chosen at run time (see simd.hpp: tier()).
+//
+// The same contract as the AVX-512 loops in simd.hpp: every function computes
+// exactly what the scalar loop it replaces computes, bit for bit: the same
+// correctly rounded IEEE operations (add, sub, mul, sqrt) in the same order per
+// value, no fused multiply-add (the target attribute leaves FMA out and the build
+// passes -ffp-contract=off), the 8-lane norm accumulator of the scalar loop kept
+// as two 4-lane halves, and compaction (compress) that keeps the input order.
+// Each function does a prefix of its input and returns its length; the caller's
+// scalar loop finishes the tail.
+#pragma once
+
+#include <cstdint>
+
+#include "simd.hpp"
+
+#if ACME_X86_SIMD
+#define ACME_AVX2 __attribute__((target("avx2,popcnt")))
+
+namespace acme::core::avx2 {
+
+// Lane permutations that move the 64-bit lanes selected by a 4-bit mask to the
+// front, in order (as 32-bit lane indices for _mm256_permutevar8x32_epi32).
+struct CompressLUT {
+    alignas(32) std::int32_t idx[16][8];
+    constexpr CompressLUT() : idx{} {
+        for (int m = 0; m < 16; ++m) {
+            int k = 0;
+            for (int lane = 0; lane < 4; ++lane)
+                if (m & (1 << lane)) {
+                    idx[m][2 * k] = 2 * lane;
+                    idx[m][2 * k + 1] = 2 * lane + 1;
+                    ++k;
+                }
+            for (; k < 4; ++k) {
+                idx[m][2 * k] = 0;
+                idx[m][2 * k + 1] = 1;
+            }
+        }
+    }
+};
+inline constexpr CompressLUT kCompress{};
+
+ACME_AVX2 inline __m256i compress_perm(int mask) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompress.idx[mask]));
+}
+
+// Channels x, y, z, w (A, C, G, T) of positions l .. l + 3 as doubles.
+ACME_AVX2 inline void f32_read(const float* a, std::int64_t L, std::int64_t l, bool ncl, __m256d& x, __m256d& y,
+                               __m256d& z, __m256d& w) {
+    if (ncl) {
+        x = _mm256_cvtps_pd(_mm_loadu_ps(a + l));
+        y = _mm256_cvtps_pd(_mm_loadu_ps(a + L + l));
+        z = _mm256_cvtps_pd(_mm_loadu_ps(a + 2 * L + l));
+        w = _mm256_cvtps_pd(_mm_loadu_ps(a + 3 * L + l));
+    } else {
+        __m128 r0 = _mm_loadu_ps(a + 4 * l), r1 = _mm_loadu_ps(a + 4 * l + 4);
+        __m128 r2 = _mm_loadu_ps(a + 4 * l + 8), r3 = _mm_loadu_ps(a + 4 * l + 12);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  // rows (positions) to columns (channels)
+        x = _mm256_cvtps_pd(r0);
+        y = _mm256_cvtps_pd(r1);
+        z = _mm256_cvtps_pd(r2);
+        w = _mm256_cvtps_pd(r3);
+    }
+}
+
+// gauge_norm2 of 4 positions: mu = (x + y + z + w) / 4 (== * 0.25 exactly);
+// a*a + b*b + c*c + d*d, left to right.
+ACME_AVX2 inline __m256d gauge_norm2_4(__m256d x, __m256d y, __m256d z, __m256d w) {
+    const __m256d mu =
+        _mm256_mul_pd(_mm256_add_pd(_mm256_add_pd(_mm256_add_pd(x, y), z), w), _mm256_set1_pd(0.25));
+    const __m256d da = _mm256_sub_pd(x, mu), db = _mm256_sub_pd(y, mu);
+    const __m256d dc = _mm256_sub_pd(z, mu), dd = _mm256_sub_pd(w, mu);
+    __m256d n2 = _mm256_add_pd(_mm256_mul_pd(da, da), _mm256_mul_pd(db, db));
+    n2 = _mm256_add_pd(n2, _mm256_mul_pd(dc, dc));
+    return _mm256_add_pd(n2, _mm256_mul_pd(dd, dd));
+}
+
+// load_norms2 for float32 input: s[l] = gauge_norm2 of positions l < L4; fin
+// becomes false if any value read is inf or nan. Returns L4.
+ACME_AVX2 inline std::int64_t norms2_f32(const float* a, std::int64_t L, bool ncl, double* s, bool& fin) {
+    const std::int64_t L4 = L & ~std::int64_t(3);
+    __m256d f = _mm256_setzero_pd();  // stays 0 unless some value is inf or nan
+    for (std::int64_t l = 0; l < L4; l += 4) {
+        __m256d x, y, z, w;
+        f32_read(a, L, l, ncl, x, y, z, w);
+        f = _mm256_add_pd(f, _mm256_add_pd(_mm256_add_pd(_mm256_sub_pd(x, x), _mm256_sub_pd(y, y)),
+                                           _mm256_add_pd(_mm256_sub_pd(z, z), _mm256_sub_pd(w, w))));
+        _mm256_storeu_pd(s + l, gauge_norm2_4(x, y, z, w));
+    }
+    fin = _mm256_movemask_pd(_mm256_cmp_pd(f, _mm256_setzero_pd(), _CMP_EQ_OQ)) == 0xF;
+    return L4;
+}
+
+struct F64x4Block {
+    __m256d e1, e2, e3, nrm;
+};
+
+ACME_AVX2 inline F64x4Block f32_block(const float* a, std::int64_t L, std::int64_t l, bool ncl, bool acme) {
+    __m256d x, y, z, w;
+    f32_read(a, L, l, ncl, x, y, z, w);
+    const __m256d r2 = _mm256_set1_pd(0.70710678118654752440);
+    const __m256d r6 = _mm256_set1_pd(acme ? 0.5 * 0.40824829046386301637 : 0.40824829046386301637);
+    const __m256d r12 = _mm256_set1_pd(0.28867513459481288225);
+    F64x4Block b;
+    b.nrm = _mm256_sqrt_pd(gauge_norm2_4(x, y, z, w));
+    b.e1 = _mm256_mul_pd(_mm256_sub_pd(y, x), r2);
+    const __m256d e2 = acme ? _mm256_add_pd(_mm256_sub_pd(z, x), _mm256_sub_pd(w, y))
+                            : _mm256_add_pd(_mm256_sub_pd(z, x), _mm256_sub_pd(z, y));
+    b.e2 = _mm256_mul_pd(e2, r6);
+    const __m256d e3 =
+        _mm256_add_pd(_mm256_add_pd(_mm256_sub_pd(w, x), _mm256_sub_pd(w, y)), _mm256_sub_pd(w, z));
+    b.e3 = _mm256_mul_pd(e3, r12);
+    return b;
+}
+
+// Per-position pass of SeqPoints::load for float32 input, 8 positions per step
+// (two blocks of 4): E1, E2, E3 stored, acc[j] += norm of positions 8k + j (the
+// scalar loop's 8 lanes). Returns the positions done.
+ACME_AVX2 inline std::int64_t load_f32(const float* a, std::int64_t L, bool ncl, bool acme, double* E1, double* E2,
+                                       double* E3, double* acc) {
+    const std::int64_t L8 = L & ~std::int64_t(7);
+    __m256d lo = _mm256_loadu_pd(acc), hi = _mm256_loadu_pd(acc + 4);
+    for (std::int64_t l = 0; l < L8; l += 8) {
+        const F64x4Block b0 = f32_block(a, L, l, ncl, acme);
+        const F64x4Block b1 = f32_block(a, L, l + 4, ncl, acme);
+        lo = _mm256_add_pd(lo, b0.nrm);
+        hi = _mm256_add_pd(hi, b1.nrm);
+        _mm256_storeu_pd(E1 + l, b0.e1);
+        _mm256_storeu_pd(E2 + l, b0.e2);
+        _mm256_storeu_pd(E3 + l, b0.e3);
+        _mm256_storeu_pd(E1 + l + 4, b1.e1);
+        _mm256_storeu_pd(E2 + l + 4, b1.e2);
+        _mm256_storeu_pd(E3 + l + 4, b1.e3);
+    }
+    _mm256_storeu_pd(acc, lo);
+    _mm256_storeu_pd(acc + 4, hi);
+    return L8;
+}
+
+// Window-3 sums of SeqPoints::load (points p = 0 .. n), 4 points per step.
+ACME_AVX2 inline std::int64_t window3(const double* E1, const double* E2, const double* E3, std::int64_t n,
+                                      double* o1, double* o2, double* o3, double* os) {
+    const std::int64_t n4 = n & ~std::int64_t(3);
+    for (std::int64_t p = 0; p < n4; p += 4) {
+        const __m256d s1 = _mm256_add_pd(_mm256_add_pd(_mm256_loadu_pd(E1 + p), _mm256_loadu_pd(E1 + p + 1)),
+                                         _mm256_loadu_pd(E1 + p + 2));
+        const __m256d s2 = _mm256_add_pd(_mm256_add_pd(_mm256_loadu_pd(E2 + p), _mm256_loadu_pd(E2 + p + 1)),
+                                         _mm256_loadu_pd(E2 + p + 2));
+        const __m256d s3 = _mm256_add_pd(_mm256_add_pd(_mm256_loadu_pd(E3 + p), _mm256_loadu_pd(E3 + p + 1)),
+                                         _mm256_loadu_pd(E3 + p + 2));
+        _mm256_storeu_pd(o1 + p, s1);
+        _mm256_storeu_pd(o2 + p, s2);
+        _mm256_storeu_pd(o3 + p, s3);
+        const __m256d q = _mm256_add_pd(_mm256_mul_pd(s1, s1), _mm256_mul_pd(s2, s2));
+        _mm256_storeu_pd(os + p, _mm256_add_pd(q, _mm256_mul_pd(s3, s3)));
+    }
+    return n4;
+}
+
+// The bracket pass of order_pair: below += #(v < lo); values with lo <= v <= hi
+// appended to buf (in order) at m. Returns the values done. The store writes 4
+// values at m <= j, inside buf[0, n), as the scalar loop may.
+ACME_AVX2 inline std::int64_t bracket(const double* src, std::int64_t n, double lo, double hi, double* buf,
+                                      std::int64_t& below, std::int64_t& m) {
+    const std::int64_t n4 = n & ~std::int64_t(3);
+    const __m256d vlo = _mm256_set1_pd(lo), vhi = _mm256_set1_pd(hi);
+    std::int64_t b = below, k = m;
+    for (std::int64_t j = 0; j < n4; j += 4) {
+        const __m256d v = _mm256_loadu_pd(src + j);
+        const int lt = _mm256_movemask_pd(_mm256_cmp_pd(v, vlo, _CMP_LT_OQ));
+        const int in = _mm256_movemask_pd(
+            _mm256_and_pd(_mm256_cmp_pd(v, vlo, _CMP_GE_OQ), _mm256_cmp_pd(v, vhi, _CMP_LE_OQ)));
+        b += _mm_popcnt_u32(static_cast<unsigned>(lt));
+        const __m256i packed = _mm256_permutevar8x32_epi32(_mm256_castpd_si256(v), compress_perm(in));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf + k), packed);
+        k += _mm_popcnt_u32(static_cast<unsigned>(in));
+    }
+    below = b;
+    m = k;
+    return n4;
+}
+
+// Indices p < n with s[p] > t appended (in order) to idx at k. Returns the values done.
+ACME_AVX2 inline std::int64_t indices_above(const double* s, std::int64_t n, double t, std::int64_t* idx,
+                                            std::int64_t& k) {
+    const std::int64_t n4 = n & ~std::int64_t(3);
+    const __m256d vt = _mm256_set1_pd(t);
+    __m256i pv = _mm256_setr_epi64x(0, 1, 2, 3);
+    const __m256i four = _mm256_set1_epi64x(4);
+    std::int64_t c = k;
+    for (std::int64_t p = 0; p < n4; p += 4) {
+        const int gt = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(s + p), vt, _CMP_GT_OQ));
+        // c <= p: the 4 values stored stay inside idx[0, n)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + c), _mm256_permutevar8x32_epi32(pv, compress_perm(gt)));
+        c += _mm_popcnt_u32(static_cast<unsigned>(gt));
+        pv = _mm256_add_epi64(pv, four);
+    }
+    k = c;
+    return n4;
+}
+
+// keys[p] = bits(sqrt(s[p]) * scale) >> shift for p < n rounded down to 4. Returns n4.
+ACME_AVX2 inline std::int64_t radius_keys(const double* s, std::int64_t n, double scale, int shift,
+                                          std::int64_t* keys) {
+    const std::int64_t n4 = n & ~std::int64_t(3);
+    const __m256d vs = _mm256_set1_pd(scale);
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    for (std::int64_t p = 0; p < n4; p += 4) {
+        const __m256d r = _mm256_mul_pd(_mm256_sqrt_pd(_mm256_loadu_pd(s + p)), vs);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(keys + p), _mm256_srl_epi64(_mm256_castpd_si256(r), sh));
+    }
+    return n4;
+}
+
+// SeqPoints::keep_radius for j < n rounded down to 4: r = sqrt(s[idx[j]]) * scale,
+// kept (idx and r compacted to m, in order) when r > t (strict) or r >= t.
+// Compacting in place is safe: m <= j, and the block is read before the store.
+ACME_AVX2 inline std::int64_t keep_radius(const double* s, std::int64_t* idx, std::int64_t n, double scale, double t,
+                                          bool strict, double* rad, std::int64_t& m) {
+    const std::int64_t n4 = n & ~std::int64_t(3);
+    const __m256d vs = _mm256_set1_pd(scale), vt = _mm256_set1_pd(t);
+    std::int64_t k = m;
+    for (std::int64_t j = 0; j < n4; j += 4) {
+        const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + j));
+        const __m256d r = _mm256_mul_pd(_mm256_sqrt_pd(_mm256_i64gather_pd(s, p, 8)), vs);
+        const int keep = _mm256_movemask_pd(strict ? _mm256_cmp_pd(r, vt, _CMP_GT_OQ) : _mm256_cmp_pd(r, vt, _CMP_GE_OQ));
+        const __m256i perm = compress_perm(keep);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + k), _mm256_permutevar8x32_epi32(p, perm));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(rad + k),
+                            _mm256_permutevar8x32_epi32(_mm256_castpd_si256(r), perm));
+        k += _mm_popcnt_u32(static_cast<unsigned>(keep));
+    }
+    m = k;
+    return n4;
+}
+
+
+// An 8-lane 32-bit mask (all ones where bit i of `bits` is set).
+ACME_AVX2 inline __m256 lanes_from_bits(int bits) {
+    const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits), sel), sel));
+}
+
+// approx_angle_bin16 of simd.hpp on 8 lanes (the same float32 operations): the
+// bin of each angle in [0, pi] known by its cosine c, -1 within the margins.
+ACME_AVX2 inline __m256i approx_angle_bin8(__m256 c, float bin_width, float inv_bw, int top) {
+    const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), c);
+    __m256 poly = _mm256_sub_ps(_mm256_set1_ps(0.0742610f), _mm256_mul_ps(_mm256_set1_ps(0.0187293f), ax));
+    poly = _mm256_add_ps(_mm256_set1_ps(-0.2121144f), _mm256_mul_ps(ax, poly));
+    poly = _mm256_add_ps(_mm256_set1_ps(1.5707288f), _mm256_mul_ps(ax, poly));
+    const __m256 om = _mm256_sub_ps(_mm256_set1_ps(1.0f), ax);
+    __m256 ac = _mm256_mul_ps(_mm256_sqrt_ps(om), poly);
+    const __m256 neg = _mm256_cmp_ps(c, _mm256_setzero_ps(), _CMP_LT_OQ);
+    ac = _mm256_blendv_ps(ac, _mm256_sub_ps(_mm256_set1_ps(3.14159265f), ac), neg);
+    const __m256i vtop = _mm256_set1_epi32(top);
+    const __m256i g = _mm256_min_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(ac, _mm256_set1_ps(inv_bw))), vtop);
+    const __m256 bw = _mm256_set1_ps(bin_width);
+    const __m256 lower = _mm256_mul_ps(_mm256_cvtepi32_ps(g), bw);
+    const __m256 upper = _mm256_add_ps(lower, bw);
+    const __m256 margin = _mm256_set1_ps(2e-4f), wide = _mm256_set1_ps(2e-3f);
+    const __m256 first = _mm256_castsi256_ps(_mm256_cmpeq_epi32(g, _mm256_setzero_si256()));
+    const __m256 last = _mm256_castsi256_ps(_mm256_cmpeq_epi32(g, vtop));
+    const __m256 dlo = _mm256_sub_ps(ac, lower), dhi = _mm256_sub_ps(upper, ac);
+    const __m256 lo_ok = _mm256_or_ps(first, _mm256_cmp_ps(dlo, margin, _CMP_GE_OQ));
+    const __m256 hi_ok = _mm256_or_ps(last, _mm256_cmp_ps(dhi, margin, _CMP_GE_OQ));
+    const __m256 polar = _mm256_cmp_ps(om, _mm256_set1_ps(1e-4f), _CMP_LT_OQ);
+    const __m256 pole_ok = _mm256_or_ps(_mm256_and_ps(first, _mm256_cmp_ps(dhi, wide, _CMP_GE_OQ)),
+                                        _mm256_and_ps(last, _mm256_cmp_ps(dlo, wide, _CMP_GE_OQ)));
+    const __m256 ok = _mm256_and_ps(_mm256_and_ps(lo_ok, hi_ok), _mm256_or_ps(_mm256_andnot_ps(polar, _mm256_castsi256_ps(_mm256_set1_epi32(-1))), pole_ok));
+    return _mm256_blendv_epi8(_mm256_set1_epi32(-1), g, _mm256_castps_si256(ok));
+}
+
+// Window vectors idx[j .. j + 4) as float32 (x', y', z') = (e2, e3, e1), each
+// point scaled by 2^h, h = ceil(-floor(log2 s) / 2) (exact; as gather_unit8 of
+// simd.hpp, from the exponent bits), so that float32 neither overflows nor
+// underflows on its way. Also the bits of the points with x' = 0 and of those
+// the exact path must decide (x' = y' = 0, or s zero, subnormal or inf).
+ACME_AVX2 inline void gather_unit4(const double* e1, const double* e2, const double* e3, const double* s,
+                                   const std::int64_t* idx, std::int64_t j, __m128& x, __m128& y, __m128& z,
+                                   int& no_rho, int& x_zero) {
+    const __m256i vi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + j));
+    const __m256d xp = _mm256_i64gather_pd(e2, vi, 8), yp = _mm256_i64gather_pd(e3, vi, 8);
+    const __m256d zp = _mm256_i64gather_pd(e1, vi, 8), sv = _mm256_i64gather_pd(s, vi, 8);
+    // biased exponent E of s; the scale's biased exponent is ((3072 - E) >> 1) - 1
+    const __m256i E = _mm256_and_si256(_mm256_srli_epi64(_mm256_castpd_si256(sv), 52), _mm256_set1_epi64x(0x7ff));
+    const __m256i hb = _mm256_sub_epi64(_mm256_srli_epi64(_mm256_sub_epi64(_mm256_set1_epi64x(3072), E), 1),
+                                        _mm256_set1_epi64x(1));
+    const __m256d scale = _mm256_castsi256_pd(_mm256_slli_epi64(hb, 52));
+    x = _mm256_cvtpd_ps(_mm256_mul_pd(xp, scale));
+    y = _mm256_cvtpd_ps(_mm256_mul_pd(yp, scale));
+    z = _mm256_cvtpd_ps(_mm256_mul_pd(zp, scale));
+    const __m256d zero = _mm256_setzero_pd();
+    x_zero = _mm256_movemask_pd(_mm256_cmp_pd(xp, zero, _CMP_EQ_OQ));
+    // s zero, subnormal (rounded: the exact formula's r = sqrt(s) is not the points' radius), or
+    // overflowed to inf: counted with no_rho, so that the exact path decides.
+    const __m256i edge = _mm256_or_si256(_mm256_cmpeq_epi64(E, _mm256_setzero_si256()),
+                                         _mm256_cmpeq_epi64(E, _mm256_set1_epi64x(0x7ff)));
+    no_rho = (x_zero & _mm256_movemask_pd(_mm256_cmp_pd(yp, zero, _CMP_EQ_OQ))) |
+             _mm256_movemask_pd(_mm256_castsi256_pd(edge));
+}
+
+// bin_points of simd.hpp, 8 points per step: bins of the points idx[0 .. n8)
+// into bins, -1 where the exact formula must decide (the caller's exact pass).
+// Returns n8.
+ACME_AVX2 inline std::int64_t bin_points(const double* e1, const double* e2, const double* e3, const double* s,
+                                         const std::int64_t* idx, std::int64_t n, bool acme, double bin_width,
+                                         std::int64_t top, std::int64_t nb, std::int64_t* bins) {
+    const std::int64_t n8 = n & ~std::int64_t(7);
+    const float bw = static_cast<float>(bin_width), inv_bw = static_cast<float>(1.0 / bin_width);
+    const __m256 one = _mm256_set1_ps(1.0f), mone = _mm256_set1_ps(-1.0f), zero = _mm256_setzero_ps();
+    for (std::int64_t j = 0; j < n8; j += 8) {
+        __m128 x0, y0, z0, x1, y1, z1;
+        int nr0, xz0, nr1, xz1;
+        gather_unit4(e1, e2, e3, s, idx, j, x0, y0, z0, nr0, xz0);
+        gather_unit4(e1, e2, e3, s, idx, j + 4, x1, y1, z1, nr1, xz1);
+        const __m256 xp = _mm256_set_m128(x1, x0), yp = _mm256_set_m128(y1, y0), zp = _mm256_set_m128(z1, z0);
+        const int no_rho = nr0 | (nr1 << 4), x_zero = xz0 | (xz1 << 4);
+        const __m256 rho2 = _mm256_add_ps(_mm256_mul_ps(xp, xp), _mm256_mul_ps(yp, yp));
+        const __m256 rho = _mm256_sqrt_ps(rho2);
+        const __m256 r = _mm256_sqrt_ps(_mm256_add_ps(rho2, _mm256_mul_ps(zp, zp)));
+        __m256 ct = _mm256_div_ps(zp, r);
+        ct = _mm256_min_ps(_mm256_max_ps(ct, mone), one);
+        // cp = -sgn(y') sqrt(u / (2 rho)), u = x' >= 0 ? y'^2 / (rho + x') : rho - x'
+        const __m256 xpos = _mm256_cmp_ps(xp, zero, _CMP_GE_OQ);
+        const __m256 u = _mm256_blendv_ps(_mm256_sub_ps(rho, xp),
+                                          _mm256_div_ps(_mm256_mul_ps(yp, yp), _mm256_add_ps(rho, xp)), xpos);
+        const __m256 ypos = _mm256_cmp_ps(yp, zero, _CMP_GE_OQ);
+        __m256 cp = _mm256_sqrt_ps(_mm256_div_ps(u, _mm256_add_ps(rho, rho)));
+        cp = _mm256_blendv_ps(cp, _mm256_sub_ps(zero, cp), ypos);
+        cp = _mm256_min_ps(_mm256_max_ps(cp, mone), one);
+        // rho tiny next to r, rho = 0, or the acme preset's x' = 0 branch: the exact path.
+        const int doubt_bits =
+            no_rho | (acme ? x_zero : 0) | _mm256_movemask_ps(_mm256_cmp_ps(rho, _mm256_set1_ps(1e-3f), _CMP_LT_OQ));
+        cp = _mm256_andnot_ps(lanes_from_bits(doubt_bits), cp);
+        const __m256i bi = approx_angle_bin8(cp, bw, inv_bw, static_cast<int>(top));
+        const __m256i bj = approx_angle_bin8(ct, bw, inv_bw, static_cast<int>(top));
+        const __m256i neg = _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), bi),
+                                            _mm256_cmpgt_epi32(_mm256_setzero_si256(), bj));
+        const __m256i bad = _mm256_or_si256(neg, _mm256_castps_si256(lanes_from_bits(doubt_bits)));
+        const __m256i bin = _mm256_blendv_epi8(
+            _mm256_add_epi32(_mm256_mullo_epi32(bi, _mm256_set1_epi32(static_cast<int>(nb))), bj),
+            _mm256_set1_epi32(-1), bad);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(bins + j), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(bin)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(bins + j + 4),
+                            _mm256_cvtepi32_epi64(_mm256_extracti128_si256(bin, 1)));
+    }
+    return n8;
+}
+
+}  // namespace acme::core::avx2
+#endif
