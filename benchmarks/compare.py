@@ -2,8 +2,8 @@
 """Summarise a pytest-benchmark JSON of benchmarks/test_bench.py as ratios; gate regressions.
 
     python benchmarks/compare.py bench.json                          # markdown table
-    python benchmarks/compare.py bench.json --baseline benchmarks/baseline.json
-    python benchmarks/compare.py bench.json --write-baseline benchmarks/baseline.json
+    python benchmarks/compare.py bench.json --baseline benchmarks/baselines        # the run's SIMD tier
+    python benchmarks/compare.py bench.json --write-baseline benchmarks/baselines/avx2.json
 
 Per metric (and x dtype for the k-mer KLD) it reports, from the ``--stat`` time of each
 benchmark (default ``min``, the least noisy estimate of the attainable time; ``median`` also
@@ -138,7 +138,8 @@ def main(argv=None) -> int:
     )
     ap.add_argument("json", help="pytest-benchmark JSON (--benchmark-json=...)")
     ap.add_argument("--stat", default="min", choices=["min", "median", "mean"], help="time statistic (default min)")
-    ap.add_argument("--baseline", help="baseline JSON to gate against (kernel/floor ratios only)")
+    ap.add_argument("--baseline", help="baseline JSON to gate against (kernel/floor ratios only), or a folder "
+                                       "of them named by SIMD tier (<tier>.json; the run's tier is used)")
     ap.add_argument("--max-regression", type=float, default=2.0,
                     help="fail when kernel/floor exceeds this many times its baseline (default 2)")
     ap.add_argument("--write-baseline", metavar="PATH", help="write the current ratios as a baseline")
@@ -194,7 +195,19 @@ def main(argv=None) -> int:
         print(f"\nwrote baseline {args.write_baseline}")
 
     if args.baseline:
-        with open(args.baseline) as f:
+        path = args.baseline
+        if os.path.isdir(path):
+            # one baseline per SIMD tier (benchmarks/baselines/<tier>.json): compare like with like
+            tier = ab.get("simd_level")
+            path = os.path.join(path, f"{tier}.json")
+            if not os.path.exists(path):
+                have = sorted(n[:-5] for n in os.listdir(args.baseline) if n.endswith(".json"))
+                print(f"\nnote: no baseline for SIMD tier {tier!r} in {args.baseline} (have {', '.join(have)}); "
+                      f"not gated. Write one with --write-baseline {os.path.join(args.baseline, f'{tier}.json')}",
+                      file=sys.stderr)
+                return 0
+            print(f"\nbaseline for SIMD tier {tier!r}: {path}")
+        with open(path) as f:
             baseline = json.load(f)
         src = baseline.get("source", {})
         if src.get("mode") and ab.get("mode") and src["mode"] != ab["mode"]:
@@ -210,11 +223,11 @@ def main(argv=None) -> int:
             bad = []
         if bad:
             print("\nFAIL: kernel/floor regressed more than "
-                  f"{args.max_regression:g}x against {args.baseline}:", file=sys.stderr)
+                  f"{args.max_regression:g}x against {path}:", file=sys.stderr)
             for m in bad:
                 print("  " + m, file=sys.stderr)
             return 1
-        print(f"\nOK: no kernel/floor ratio regressed more than {args.max_regression:g}x against {args.baseline}")
+        print(f"\nOK: no kernel/floor ratio regressed more than {args.max_regression:g}x against {path}")
     return 0
 
 

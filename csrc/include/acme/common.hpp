@@ -504,7 +504,10 @@ bool load_codes(const TX* x, i64 L, std::int8_t* codes, i64& bad_pos) {
 #if ACME_X86_SIMD
     if constexpr (std::is_same_v<TX, float>) {
         bool b = false;
-        if (use_avx512()) l0 = simd::codes_f32(x, L, NCL, codes, b);
+        if (use_avx512())
+            l0 = simd::codes_f32(x, L, NCL, codes, b);
+        else if (use_avx2())
+            l0 = avx2::codes_f32(x, L, NCL, codes, b);
         bad = b;
     }
 #endif

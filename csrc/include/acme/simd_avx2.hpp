@@ -349,5 +349,52 @@ ACME_AVX2 inline std::int64_t bin_points(const double* e1, const double* e2, con
     return n8;
 }
 
+// One-hot codes of float32 rows (load_codes), as codes_f32 of simd.hpp: per row
+// of 4 channels the channel holding 1 (0..3), -1 for an all-zero row (N); bad
+// becomes true for any value other than 0 and 1 or a row with two 1s. Returns
+// the rows done.
+ACME_AVX2 inline std::int64_t codes_f32(const float* x, std::int64_t L, bool ncl, std::int8_t* codes, bool& bad) {
+    // code of a row from its 4-bit mask of ones; -2 marks two or more ones
+    static constexpr std::int8_t lut[16] = {-1, 0, 1, -2, 2, -2, -2, -2, 3, -2, -2, -2, -2, -2, -2, -2};
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    bool b = false;
+    if (!ncl) {
+        const std::int64_t L4 = L & ~std::int64_t(3);
+        for (std::int64_t l = 0; l < L4; l += 4) {
+            const __m256 v0 = _mm256_loadu_ps(x + 4 * l), v1 = _mm256_loadu_ps(x + 4 * l + 8);
+            const unsigned m1 = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v0, one, _CMP_EQ_OQ))) |
+                                (static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v1, one, _CMP_EQ_OQ))) << 8);
+            const unsigned m0 = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v0, zero, _CMP_EQ_OQ))) |
+                                (static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v1, zero, _CMP_EQ_OQ))) << 8);
+            b |= (m0 | m1) != 0xFFFFu;
+            for (int r = 0; r < 4; ++r) {
+                const std::int8_t c = lut[(m1 >> (4 * r)) & 15u];
+                b |= c == -2;
+                codes[l + r] = c;
+            }
+        }
+        bad = b;
+        return L4;
+    }
+    const std::int64_t L8 = L & ~std::int64_t(7);
+    for (std::int64_t l = 0; l < L8; l += 8) {
+        unsigned m1[4];
+        for (int c = 0; c < 4; ++c) {
+            const __m256 v = _mm256_loadu_ps(x + c * L + l);
+            m1[c] = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v, one, _CMP_EQ_OQ)));
+            b |= (static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_EQ_OQ))) | m1[c]) != 0xFFu;
+        }
+        for (int r = 0; r < 8; ++r) {
+            const unsigned nib = ((m1[0] >> r) & 1u) | (((m1[1] >> r) & 1u) << 1) | (((m1[2] >> r) & 1u) << 2) |
+                                 (((m1[3] >> r) & 1u) << 3);
+            const std::int8_t c = lut[nib];
+            b |= c == -2;
+            codes[l + r] = c;
+        }
+    }
+    bad = b;
+    return L8;
+}
+
 }  // namespace acme::core::avx2
 #endif
