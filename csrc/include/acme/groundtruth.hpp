@@ -196,7 +196,10 @@ void curve_aucs_sorted(const KeyLabel<U>* v, i64 n, i64 npos, double* tps, doubl
     double prev_fpr = 0, prev_tpr = 0, prev_prec = 1;  // (recall 0, precision 1) starts the PR curve
     j0 = 0;
 #if ACME_X86_SIMD
-    if (use_avx512()) j0 = simd::curve_terms(tps, fps, m, P, Nn, prev_fpr, prev_tpr, prev_prec);
+    if (use_avx512())
+        j0 = simd::curve_terms(tps, fps, m, P, Nn, prev_fpr, prev_tpr, prev_prec);
+    else if (use_avx2())
+        j0 = avx2::curve_terms(tps, fps, m, P, Nn, prev_fpr, prev_tpr, prev_prec);
 #endif
     for (i64 j = j0; j < m; ++j) {
         const double t = tps[j], f = fps[j];

@@ -396,5 +396,46 @@ ACME_AVX2 inline std::int64_t codes_f32(const float* x, std::int64_t L, bool ncl
     return L8;
 }
 
+// Lanes prev[3], cur[0], cur[1], cur[2].
+ACME_AVX2 inline __m256d shift_in(__m256d cur, __m256d prev) {
+    const __m256d r = _mm256_permute4x64_pd(cur, 0x90);                  // cur[0], cur[0], cur[1], cur[2]
+    const __m256d p3 = _mm256_permute4x64_pd(prev, 0xFF);                // prev[3] everywhere
+    return _mm256_blend_pd(r, p3, 0x1);
+}
+
+// curve_terms of simd.hpp, 4 thresholds per step: with t = tps[j], f = fps[j],
+// prec = t / (t + f), fpr = f / negatives, tpr = t / positives, fps[j] becomes
+// (fpr - prev fpr) * (tpr + prev tpr) / 2 and tps[j] (tpr - prev tpr) * (prec +
+// prev prec) / 2. prev_* come in for j = 0 and go out as the last rates.
+ACME_AVX2 inline std::int64_t curve_terms(double* tps, double* fps, std::int64_t m, double P, double Nn,
+                                          double& prev_fpr, double& prev_tpr, double& prev_prec) {
+    const std::int64_t m4 = m & ~std::int64_t(3);
+    if (m4 == 0) return 0;
+    const __m256d vp = _mm256_set1_pd(P), vn = _mm256_set1_pd(Nn), half = _mm256_set1_pd(0.5);
+    __m256d pf = _mm256_set1_pd(prev_fpr), pt = _mm256_set1_pd(prev_tpr), pp = _mm256_set1_pd(prev_prec);
+    for (std::int64_t j = 0; j < m4; j += 4) {
+        const __m256d t = _mm256_loadu_pd(tps + j), f = _mm256_loadu_pd(fps + j);
+        const __m256d pc = _mm256_div_pd(t, _mm256_add_pd(t, f));
+        const __m256d fpr = _mm256_div_pd(f, vn), tpr = _mm256_div_pd(t, vp);
+        const __m256d fpr0 = shift_in(fpr, pf), tpr0 = shift_in(tpr, pt), pc0 = shift_in(pc, pp);
+        // x / 2.0 == x * 0.5 exactly
+        _mm256_storeu_pd(fps + j,
+                         _mm256_mul_pd(_mm256_mul_pd(_mm256_sub_pd(fpr, fpr0), _mm256_add_pd(tpr, tpr0)), half));
+        _mm256_storeu_pd(tps + j,
+                         _mm256_mul_pd(_mm256_mul_pd(_mm256_sub_pd(tpr, tpr0), _mm256_add_pd(pc, pc0)), half));
+        pf = fpr;
+        pt = tpr;
+        pp = pc;
+    }
+    alignas(32) double buf[4];
+    _mm256_store_pd(buf, pf);
+    prev_fpr = buf[3];
+    _mm256_store_pd(buf, pt);
+    prev_tpr = buf[3];
+    _mm256_store_pd(buf, pp);
+    prev_prec = buf[3];
+    return m4;
+}
+
 }  // namespace acme::core::avx2
 #endif
