@@ -308,9 +308,14 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
             l0 = 0;
 #if ACME_X86_SIMD
             if constexpr (std::is_same_v<TA, float>)
+            {
                 if (use_avx512())
                     l0 = simd::gt_split_f32(info, s, L, threshold, mn, reinterpret_cast<std::uint64_t*>(ev), sel,
                                             noise, n_eval, n_sig, n_noise);
+                else if (use_avx2())
+                    l0 = avx2::gt_split_f32(info, s, L, threshold, mn, reinterpret_cast<std::uint64_t*>(ev), sel,
+                                            noise, n_eval, n_sig, n_noise);
+            }
 #endif
             for (i64 l = l0; l < L; ++l) {
                 const double inf = info[l];

@@ -437,5 +437,74 @@ ACME_AVX2 inline std::int64_t curve_terms(double* tps, double* fps, std::int64_t
     return m4;
 }
 
+// 32-bit lane shuffles (for _mm_permutevar_ps) that move the lanes selected by a
+// 4-bit mask to the front, in order.
+struct Compress4LUT {
+    alignas(16) std::int32_t idx[16][4];
+    constexpr Compress4LUT() : idx{} {
+        for (int m = 0; m < 16; ++m) {
+            int k = 0;
+            for (int lane = 0; lane < 4; ++lane)
+                if (m & (1 << lane)) idx[m][k++] = lane;
+            for (; k < 4; ++k) idx[m][k] = 0;
+        }
+    }
+};
+inline constexpr Compress4LUT kCompress4{};
+
+ACME_AVX2 inline __m128 compress4_ps(__m128 v, int mask) {
+    return _mm_permutevar_ps(v, _mm_load_si128(reinterpret_cast<const __m128i*>(kCompress4.idx[mask])));
+}
+
+// 4 64-bit lanes: all ones where bit i of `bits` is set.
+ACME_AVX2 inline __m256i lanes64_from_bits(int bits) {
+    const __m256i sel = _mm256_setr_epi64x(1, 2, 4, 8);
+    return _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(bits), sel), sel);
+}
+
+// gt_split_f32 of simd.hpp, 8 positions per step (two halves of 4): as the
+// scalar loop of groundtruth, appends {key, label} of signal (1) and background
+// (0) positions to ev, signal scores to sel and positive background scores to
+// noise, in position order (each store writes 4 lanes at a count <= l, inside
+// the arrays). Returns n rounded down to 8.
+ACME_AVX2 inline std::int64_t gt_split_f32(const double* info, const float* s, std::int64_t n, double threshold,
+                                           double mn, std::uint64_t* ev, float* sel, float* noise,
+                                           std::int64_t& n_eval, std::int64_t& n_sig, std::int64_t& n_noise) {
+    const std::int64_t n8 = n & ~std::int64_t(7);
+    const __m256d vt = _mm256_set1_pd(threshold), vmn = _mm256_set1_pd(mn);
+    const __m256i flip = _mm256_set1_epi32(0x7FFFFFFF);
+    const __m256i label = _mm256_set1_epi64x(std::int64_t(1) << 32);
+    std::int64_t ne = n_eval, ns = n_sig, nn = n_noise;
+    for (std::int64_t l = 0; l < n8; l += 8) {
+        const __m256d i0 = _mm256_loadu_pd(info + l), i1 = _mm256_loadu_pd(info + l + 4);
+        const __m256 sv = _mm256_loadu_ps(s + l);
+        const int sig = _mm256_movemask_pd(_mm256_cmp_pd(i0, vt, _CMP_GT_OQ)) |
+                        (_mm256_movemask_pd(_mm256_cmp_pd(i1, vt, _CMP_GT_OQ)) << 4);
+        const int bg = _mm256_movemask_pd(_mm256_cmp_pd(i0, vmn, _CMP_EQ_OQ)) |
+                       (_mm256_movemask_pd(_mm256_cmp_pd(i1, vmn, _CMP_EQ_OQ)) << 4);
+        // ScoreKey<float>::of: bits b of s + 0; key = b ^ (negative ? 0 : 0x7FFFFFFF).
+        const __m256i b = _mm256_castps_si256(_mm256_add_ps(sv, _mm256_setzero_ps()));
+        const __m256i key = _mm256_xor_si256(b, _mm256_andnot_si256(_mm256_srai_epi32(b, 31), flip));
+        const int keep = sig | bg;
+        const int pos = bg & _mm256_movemask_ps(_mm256_cmp_ps(sv, _mm256_setzero_ps(), _CMP_GT_OQ));
+        for (int h = 0; h < 2; ++h) {
+            const int ks = (keep >> (4 * h)) & 15, ss = (sig >> (4 * h)) & 15, ps = (pos >> (4 * h)) & 15;
+            __m256i item = _mm256_cvtepu32_epi64(h ? _mm256_extracti128_si256(key, 1) : _mm256_castsi256_si128(key));
+            item = _mm256_or_si256(item, _mm256_and_si256(lanes64_from_bits(ss), label));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(ev + ne), _mm256_permutevar8x32_epi32(item, compress_perm(ks)));
+            ne += _mm_popcnt_u32(static_cast<unsigned>(ks));
+            const __m128 half = h ? _mm256_extractf128_ps(sv, 1) : _mm256_castps256_ps128(sv);
+            _mm_storeu_ps(sel + ns, compress4_ps(half, ss));
+            ns += _mm_popcnt_u32(static_cast<unsigned>(ss));
+            _mm_storeu_ps(noise + nn, compress4_ps(half, ps));
+            nn += _mm_popcnt_u32(static_cast<unsigned>(ps));
+        }
+    }
+    n_eval = ne;
+    n_sig = ns;
+    n_noise = nn;
+    return n8;
+}
+
 }  // namespace acme::core::avx2
 #endif
