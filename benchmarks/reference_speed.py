@@ -28,8 +28,6 @@ import time
 import types
 from pathlib import Path
 
-import numpy as np
-
 _FUNCS_M2 = ("process_attribution_map", "spherical_coordinates_process_2_trad", "initialize_integration_2",
              "calculate_entropy_2")
 

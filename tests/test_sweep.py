@@ -53,6 +53,10 @@ def test_run_sweep_two_groups_tiny(tmp_path):
     assert failed == set(groups) - trained and s["n_groups_trained"] == len(trained)
     with pytest.raises(ValueError, match="save_attributions"):
         run_sweep(data, groups=groups[:1], epochs=1, save_attributions=True)
+    # a later run adds trials: numbered from start_trial, seeded seed + trial
+    t1 = run_sweep(data, groups=groups[:1], trials=1, start_trial=1, epochs=1, burn_in=0, width=0.25, seed=0,
+                   progress=False)
+    assert list(t1["model"]) == ["standard_bn_exponential_1"] and list(t1["trial"]) == [1]
     json.dumps(s, default=float)
     assert figures(t, tmp_path)
 
@@ -62,6 +66,11 @@ def test_run_sweep_two_groups_tiny(tmp_path):
     ["reproduce", "--sweep", "--limit", "2", "--out", "OUT"],        # --limit is for shipped models
     ["reproduce", "--sweep", "--epochs", "0", "--out", "OUT"],
     ["reproduce", "--models", "M", "--epochs", "3", "--out", "OUT"],  # sweep option without --sweep
+    ["reproduce", "--sweep", "--strategies", "standard,dropout", "--out", "OUT"],
+    ["reproduce", "--sweep", "--strategies", ",", "--out", "OUT"],
+    ["reproduce", "--sweep", "--start-trial", "-1", "--out", "OUT"],
+    ["reproduce", "--models", "M", "--strategies", "mixup", "--out", "OUT"],
+    ["reproduce", "--models", "M", "--save-attributions", "--out", "OUT"],
 ])
 def test_cli_reproduce_sweep_argument_errors(argv, tmp_path, capsys):
     from acme_fast.cli import main
