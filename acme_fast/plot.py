@@ -58,6 +58,25 @@ HOUSE_STYLE = {
 FIGSIZE = {"wide": (8.0, 3.6), "square": (5.6, 4.6)}
 #: Colours of the groups (one per category, in order of appearance).
 PALETTE = ("#1b6ca8", "#d1495b", "#66a182", "#edae49", "#8d6a9f", "#00798c", "#7a5c3c", "#2e4057")
+#: Fixed colours of categories that recur across figures (the first-layer activation: ReLU blue,
+#: exponential red, in every figure).
+FIXED_COLOURS = {"relu": PALETTE[0], "exponential": PALETTE[1]}
+
+
+def category_colours(cats: Any) -> dict:
+    """A colour per category: :data:`FIXED_COLOURS` where one is fixed, the palette in order of
+    appearance for the others (skipping the fixed colours while both fixed ones are in use)."""
+    cats = list(cats)
+    used = {FIXED_COLOURS[c] for c in cats if c in FIXED_COLOURS}
+    free = [c for c in PALETTE if c not in used] or list(PALETTE)
+    out, j = {}, 0
+    for c in cats:
+        if c in FIXED_COLOURS:
+            out[c] = FIXED_COLOURS[c]
+        else:
+            out[c] = free[j % len(free)]
+            j += 1
+    return out
 
 #: Column names in words, for axis labels and legends.
 _WORDS = {
@@ -505,7 +524,8 @@ def plot_selection(
         or a colour map with a colorbar for a numeric column with more than 8 values.
     label : str, optional
         Annotate every point with this column's value. Default: the Pareto-optimal and the
-        top-ranked models are annotated with their name (column ``model``, else the index).
+        top-ranked models are annotated with their name (column ``model``, else the index); all
+        models when there are at most 12.
     min_performance, tolerance, higher_is_better
         The performance filter, as in :func:`~acme_fast.select.select_models` (a dashed
         line marks the cutoff).
@@ -566,7 +586,7 @@ def plot_selection(
             mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
         else:
             cats = pd.unique(vals.astype(str))
-            cmap_ = {cat: PALETTE[i % len(PALETTE)] for i, cat in enumerate(cats)}
+            cmap_ = category_colours(cats)
             colors = np.array([cmap_[str(t)] for t in vals], dtype=object)
             handles += [
                 Line2D([], [], ls="", marker="o", color=cmap_[cat], label=f"{color_by} = {cat}") for cat in cats
@@ -592,15 +612,19 @@ def plot_selection(
     if cutoff is not None:
         ax.axvline(cutoff, color="0.4", ls="--", lw=0.8, zorder=0)
         handles.append(Line2D([], [], color="0.4", ls="--", lw=0.8, label=cut_label))
-    # labelled points: every model with label=COL; else (from a 'model' column or the index) the
-    # Pareto front and the top-ranked model
+    # labelled points: every model with label=COL, or when there are at most 12; else (from a
+    # 'model' column or the index) the Pareto front and the top-ranked model. Labels of points in
+    # the right part of the axes go to their left, so that they stay inside the figure.
     if label is not None:
         names, show = df[label].astype(str).to_numpy(), ok
     else:
         names = (df["model"] if "model" in df.columns else pd.Series(df.index)).astype(str).to_numpy()
-        show = ok & (pareto | (kept & (c == np.max(np.where(kept & ok, c, -np.inf)))))
+        show = ok if ok.sum() <= 12 else ok & (pareto | (kept & (c == np.max(np.where(kept & ok, c, -np.inf)))))
+    lo, hi = (float(np.min(p[ok])), float(np.max(p[ok]))) if ok.any() else (0.0, 0.0)
     for i in np.flatnonzero(show):
-        ax.annotate(names[i], (p[i], c[i]), xytext=(5, 3), textcoords="offset points", fontsize=7)
+        right = hi > lo and p[i] > lo + 0.6 * (hi - lo)
+        ax.annotate(names[i], (p[i], c[i]), xytext=(-5 if right else 5, 3), textcoords="offset points", fontsize=7,
+                    ha="right" if right else "left")
     base = PALETTE[0] if color_by is None else "0.5"
     handles = [
         Line2D([], [], ls="", marker="o", color=base, label="kept"),
@@ -736,7 +760,7 @@ def plot_sensitivity(
         raise ValueError("table: no one-at-a-time rows (design='grid' tables have no single hyperparameter axis)")
     rows = sorted(t["_panel"].unique())
     groups = list(dict.fromkeys(t[gcol].astype(str)))
-    colour = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
+    colour = category_colours(groups)
     fig, axes = plt.subplots(len(rows), len(combos), figsize=(3.0 * len(combos) + 0.6, 2.6 * len(rows) + 0.6),
                              squeeze=False)
     for r, pv in enumerate(rows):

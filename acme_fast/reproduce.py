@@ -418,12 +418,12 @@ def figures(table: pd.DataFrame, out_dir: Any, *, overwrite: bool = True, dpi: i
 def _figures(table: pd.DataFrame, out_dir: Any, *, overwrite: bool, dpi: int, tolerance: float) -> list[Path]:
     import matplotlib.pyplot as plt
 
-    from .plot import FIGSIZE, PALETTE, plot_selection
+    from .plot import FIGSIZE, FIXED_COLOURS, plot_selection
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    colours = {"exponential": PALETTE[1], "relu": PALETTE[0]}
+    colours = FIXED_COLOURS
     if "architecture" not in table.columns and "batch_norm" in table.columns:
         bn = table["batch_norm"].astype(bool)
         if "strategy" in table.columns and bn.all():  # one BN setting: tell the strategies apart

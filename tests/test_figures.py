@@ -34,8 +34,10 @@ def test_selection_labels_cutoff_and_words(table):
     ranked = af.select_models(table, performance="auroc", consistency="kattr_kld", tolerance=0.025)
     fig = plot.plot_selection(ranked, performance="auroc", consistency="kattr_kld", color_by="activation")
     ax = fig.axes[0]
-    # the Pareto front (exp0, exp2) and the top-ranked model (exp0) are named on the plot
-    assert set(_texts(ax)) == {"exp0", "exp2"}
+    # with at most 12 models every point is named; labels on the right half sit to the left of the point
+    assert set(_texts(ax)) == set(table["model"])
+    xs = {t.get_text(): t for t in ax.texts}
+    assert xs["exp0"].get_ha() == "right" and xs["exp2"].get_ha() == "left"  # AUROC 0.98 (right), 0.90 (left)
     # the cutoff line, read from the ranked table: at the worst kept model
     vlines = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
     assert len(vlines) == 1 and vlines[0].get_xdata()[0] == pytest.approx(0.96)
@@ -46,6 +48,16 @@ def test_selection_labels_cutoff_and_words(table):
              and c.get_facecolor().size}
     assert len(faces) >= 2
     plt.close(fig)
+    # more models: only the Pareto front (exp0, exp2) and the top-ranked model (exp0) are named
+    many = pd.concat([table] + [table.assign(kattr_kld=table["kattr_kld"] * 0.5, auroc=table["auroc"] - 0.001 * (j + 1),
+                                             model=table["model"] + f"_{j}") for j in range(2)], ignore_index=True)
+    ranked = af.select_models(many, performance="auroc", consistency="kattr_kld", tolerance=0.025)
+    fig = plot.plot_selection(ranked, performance="auroc", consistency="kattr_kld")
+    assert set(_texts(fig.axes[0])) == {"exp0", "exp2"}
+    plt.close(fig)
+    # fixed colours: ReLU blue, exponential red, whatever the order of the rows
+    assert plot.category_colours(["exponential", "relu", "x"]) == {
+        "exponential": plot.PALETTE[1], "relu": plot.PALETTE[0], "x": plot.PALETTE[2]}
     fig = plot.plot_selection(table, performance="auroc", consistency="kattr_kld", label="activation")
     assert sorted(_texts(fig.axes[0])) == sorted(table["activation"])
     plt.close(fig)
