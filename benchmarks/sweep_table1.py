@@ -6,8 +6,9 @@
 
 Concatenates the runs' ``scores.csv`` (and links their attribution maps into ``OUT/attributions``),
 writes ``OUT/scores.csv`` and ``OUT/summary.json`` (:func:`acme_fast.reproduce.summarise`; the runs'
-settings, which must agree, are carried over; ``seconds`` is the models' training and scoring time) and the figures, and prints the group means and the
-Spearman correlations beside the paper's Table 1 as Markdown. Not collected by pytest.
+settings, which must agree, are carried over; ``seconds`` is the models' training and scoring
+time) and the figures, and prints the group means and the Spearman correlations beside the
+paper's Table 1 as Markdown. Not collected by pytest.
 """
 
 from __future__ import annotations
