@@ -25,6 +25,7 @@ ARCHITECTURES = {
     "cnn_deep": "the paper's deep CNN (activation='relu'|'exponential', input_shape=(200, 4))",
     "cnn_shallow": "the paper's shallow CNN (activation='relu'|'exponential', input_shape=(200, 4))",
     "base_cnn": "the paper's Table 1 base CNN (activation, batch_norm, width, input_shape)",
+    "base_cnn_shipped_layout": "the earlier base CNN with cnn_deep's layer sizes (same arguments as base_cnn)",
 }
 
 # The shipped weight files: cnn_{deep,shallow}_{relu,exponential}_N.h5
