@@ -222,7 +222,7 @@ def test_spectral_penalty_matches_svd():
     m = _small()
     kernels = [layer.kernel.numpy() for layer in m.layers if type(layer).__name__ in ("Conv1D", "Dense")]
     mats = [k.reshape(-1, k.shape[-1]) for k in kernels]
-    assert mats[0].shape == (11 * 4, 6)  # conv kernels flattened to (k * C_in) x C_out
+    assert mats[0].shape == (19 * 4, 6)  # conv kernels flattened to (k * C_in) x C_out
     sv = [np.linalg.svd(w, compute_uv=False)[0] for w in mats]
     want = 0.5 * 0.01 * sum(s**2 for s in sv)
     got = float(zoo.spectral_penalty(m, lam=0.01, n_iter=300))
