@@ -20,22 +20,21 @@
 
 namespace acme::core::avx2 {
 
-// Lane permutations that move the 64-bit lanes selected by a 4-bit mask to the
-// front, in order (as 32-bit lane indices for _mm256_permutevar8x32_epi32).
+// For each 4-bit mask, the lanes it selects moved to the front, in order: as
+// 32-bit lane indices of 64-bit lanes (for _mm256_permutevar8x32_epi32) and as
+// 32-bit lane indices of 4 floats (for _mm_permutevar_ps). Unused slots take lane 0.
 struct CompressLUT {
-    alignas(32) std::int32_t idx[16][8];
-    constexpr CompressLUT() : idx{} {
+    alignas(32) std::int32_t idx64[16][8];
+    alignas(16) std::int32_t idx32[16][4];
+    constexpr CompressLUT() : idx64{}, idx32{} {
         for (int m = 0; m < 16; ++m) {
             int k = 0;
             for (int lane = 0; lane < 4; ++lane)
-                if (m & (1 << lane)) {
-                    idx[m][2 * k] = 2 * lane;
-                    idx[m][2 * k + 1] = 2 * lane + 1;
-                    ++k;
-                }
-            for (; k < 4; ++k) {
-                idx[m][2 * k] = 0;
-                idx[m][2 * k + 1] = 1;
+                if (m & (1 << lane)) idx32[m][k++] = lane;
+            for (int j = 0; j < 4; ++j) {
+                const int lane = j < k ? idx32[m][j] : 0;
+                idx64[m][2 * j] = 2 * lane;
+                idx64[m][2 * j + 1] = 2 * lane + 1;
             }
         }
     }
@@ -43,7 +42,7 @@ struct CompressLUT {
 inline constexpr CompressLUT kCompress{};
 
 ACME_AVX2 inline __m256i compress_perm(int mask) {
-    return _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompress.idx[mask]));
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompress.idx64[mask]));
 }
 
 // Channels x, y, z, w (A, C, G, T) of positions l .. l + 3 as doubles.
@@ -437,23 +436,8 @@ ACME_AVX2 inline std::int64_t curve_terms(double* tps, double* fps, std::int64_t
     return m4;
 }
 
-// 32-bit lane shuffles (for _mm_permutevar_ps) that move the lanes selected by a
-// 4-bit mask to the front, in order.
-struct Compress4LUT {
-    alignas(16) std::int32_t idx[16][4];
-    constexpr Compress4LUT() : idx{} {
-        for (int m = 0; m < 16; ++m) {
-            int k = 0;
-            for (int lane = 0; lane < 4; ++lane)
-                if (m & (1 << lane)) idx[m][k++] = lane;
-            for (; k < 4; ++k) idx[m][k] = 0;
-        }
-    }
-};
-inline constexpr Compress4LUT kCompress4{};
-
 ACME_AVX2 inline __m128 compress4_ps(__m128 v, int mask) {
-    return _mm_permutevar_ps(v, _mm_load_si128(reinterpret_cast<const __m128i*>(kCompress4.idx[mask])));
+    return _mm_permutevar_ps(v, _mm_load_si128(reinterpret_cast<const __m128i*>(kCompress.idx32[mask])));
 }
 
 // 4 64-bit lanes: all ones where bit i of `bits` is set.
