@@ -57,35 +57,33 @@ def max_threads() -> int:
     return int(_core.max_threads(0))
 
 
-#: Instruction-set tiers of the k-attr kernels, lowest first.
-SIMD_LEVELS = ("scalar", "avx2", "avx512")
+#: Instruction-set tiers of the kernels: x86-64 has scalar < avx2 < avx512, arm64 scalar < neon.
+SIMD_LEVELS = ("scalar", "avx2", "avx512", "neon")
 
 
 def simd_level() -> str:
-    """The vector instructions the k-attr kernels use now: ``"avx512"``, ``"avx2"`` or ``"scalar"``.
+    """The vector instructions the kernels use now: ``"avx512"``, ``"avx2"``, ``"neon"`` or ``"scalar"``.
 
-    Chosen at run time from the CPU (one wheel runs everywhere), capped by the environment variable
-    ``ACME_FAST_SIMD`` (read at import) or :func:`set_simd_level`. Every tier gives bit-identical
-    results; the vector ones are faster.
+    Chosen once at import from the CPU (one wheel runs on every CPU of its architecture), or forced
+    to a tier this CPU has by the environment variable ``ACME_FAST_SIMD`` (read at import) or
+    :func:`set_simd_level`. Every tier gives bit-identical results; the vector ones are faster.
     """
     return str(_core.simd_level())
 
 
 def set_simd_level(level: str | None) -> str:
-    """Cap the instruction-set tier (``"scalar"``, ``"avx2"``, ``"avx512"``; ``None``: the CPU's best).
+    """Run the kernels on one instruction-set tier (one of :data:`SIMD_LEVELS`; ``None``: the CPU's best).
 
-    For tests and benchmarks: results do not depend on it. A tier the CPU lacks is refused.
+    For tests and benchmarks: results do not depend on it. A tier this CPU lacks is refused.
     Returns the tier that runs now (:func:`simd_level`).
     """
-    have = list(_core.simd_levels())
     if level is None:
-        _core.set_simd_cap(len(SIMD_LEVELS) - 1)
-        return simd_level()
+        level = str(_core.cpu_simd_level())
     if level not in SIMD_LEVELS:
         raise ValueError(f"level: expected one of {SIMD_LEVELS} or None, got {level!r}")
-    if level not in have:
+    have = list(_core.simd_levels())
+    if level not in have or not _core.set_simd_tier(level):
         raise ValueError(f"level: this CPU runs {', '.join(have)}; {level!r} is not available")
-    _core.set_simd_cap(SIMD_LEVELS.index(level))
     return simd_level()
 
 

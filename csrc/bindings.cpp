@@ -578,22 +578,24 @@ PYBIND11_MODULE(_core, m) {
             return done.load();
         },
         py::arg("n_iter"), py::arg("sleep_ms"), py::arg("n_threads") = 0, py::arg("fail_at") = -1);
-    // SIMD: "avx512" when the CPU has it and it is switched on, else "scalar".
-    // The switch exists for the tests, which check both paths give the same bits.
-    // Tiers by name, lowest first (the index is the tier's number in simd.hpp).
-    static const char* const kTierNames[] = {"scalar", "avx2", "avx512"};
+    // SIMD tiers (simd/dispatch.hpp): the one in use, the CPU's best, the ones
+    // this CPU runs (lowest first), and the switch the tests use to compare
+    // every tier with the scalar one (validated in Python: set_simd_level).
     m.def("simd_level", []() { return std::string(kTierNames[simd_tier()]); });
     m.def("cpu_simd_level", []() { return std::string(kTierNames[cpu_tier()]); });
     m.def("simd_levels", []() {
         std::vector<std::string> out;
-        for (int t = 0; t <= cpu_tier(); ++t) out.emplace_back(kTierNames[t]);
+        for (int t : {kScalar, kNeon, kAvx2, kAvx512})
+            if (tier_available(t) && kernels_of(t) != nullptr) out.emplace_back(kTierNames[t]);
         return out;
     }, "the tiers this CPU can run, lowest first");
     m.def("cpu_has_avx512", []() { return cpu_has_avx512(); });
-    m.def("set_simd", [](bool on) { simd_cap().store(on ? kAvx512 : kScalar); }, py::arg("enabled"));
-    // Caps the tier (validated in Python: acme_fast.set_simd_level).
-    m.def("set_simd_cap", [](int tier) { simd_cap().store(tier < kScalar ? kScalar : (tier > kAvx512 ? kAvx512 : tier)); },
-          py::arg("tier"));
+    m.def("set_simd", [](bool on) { set_tier(on ? cpu_tier() : kScalar); }, py::arg("enabled"));
+    m.def("set_simd_tier", [](const std::string& name) {
+        for (int t = 0; t < kNumTiers; ++t)
+            if (name == kTierNames[t]) return set_tier(t);
+        return false;
+    }, py::arg("name"), "switch to a tier by name; False (nothing changed) when this CPU lacks it");
     m.def("kmer_count", &kmer_count_py, py::arg("x"), py::arg("attr"), py::arg("k"), py::arg("quantile"),
           py::arg("buffer"), py::arg("want_prior"), py::arg("ncl"), py::arg("n_threads"));
     m.def("kmer_intervals", &kmer_intervals_py, py::arg("attr"), py::arg("k"), py::arg("quantile"),

@@ -37,9 +37,11 @@ def _near_edges(bw, n_bins, acme, n_per_edge=50, eps=(0.0, 1e-15, 1e-9, 1e-6, 5e
 
 def _near_poles(rng, n):
     """Directions within 1e-9 .. 1e-2 rad of the z' axis (theta near 0 or pi), and of the
-    x' axis in the (x', y') plane (phi' near 0 or pi): where float32 cosines are least exact."""
+    x' axis in the (x', y') plane (phi' near 0 or pi): where float32 cosines are least exact.
+    Offsets below 1e-16 put phi within rounding of -pi, where atan2 returns -pi and the paper
+    preset maps it to +pi (the last phi' bin, not the first)."""
     out = []
-    for d in (1e-9, 1e-7, 1e-5, 1e-4, 1.4e-2, 1e-2):
+    for d in (1e-17, 2e-16, 1e-9, 1e-7, 1e-5, 1e-4, 1.4e-2, 1e-2):
         t = rng.uniform(0.5, 1.0, n) * d
         ph = rng.uniform(-np.pi, np.pi, n)
         for theta in (t, np.pi - t):
@@ -73,7 +75,10 @@ def test_fast_bins_equal_exact_bins(acme, bw, simd_path):
         _directions(rng, 5_000) * 1e-150,  # float32 would underflow without the per-point scaling
         _directions(rng, 5_000) * 1e150,
         np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1],
-                  [0.5, 0.0, -0.0], [0.5, -1.0, -0.0], [0.5, -1.0, 0.0], [-0.3, 0.0, 2.0], [0.2, 0.0, -2.0]]),
+                  [0.5, 0.0, -0.0], [0.5, -1.0, -0.0], [0.5, -1.0, 0.0], [-0.3, 0.0, 2.0], [0.2, 0.0, -2.0],
+                  # y' a rounding residue below x' < 0: atan2 rounds to -pi (paper: mapped to +pi)
+                  [0.99967907529643052, -0.025332714313187933, -5.9492514630731346e-18],
+                  [0.1, -1.0, -1e-300], [0.1, -1.0, -5e-324], [0.1, -1.0, -1e-17], [0.1, -1.0, -2e-16]]),
     ]).astype(np.float64)
     fast, exact = _core.kattr_bins(np.ascontiguousarray(e), acme, bw, n_bins)
     bad = np.flatnonzero(fast != exact)

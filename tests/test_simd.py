@@ -1,4 +1,4 @@
-"""Every vector tier (AVX2, AVX-512) gives the same bits as the scalar code it replaces.
+"""Every vector tier (AVX2, AVX-512, NEON) gives the same bits as the scalar code it replaces.
 
 Each test runs its case under the scalar tier and under every vector tier this CPU has
 (``acme_fast.set_simd_level``); on a CPU without any, only the scalar path runs and the
@@ -8,6 +8,7 @@ comparisons are vacuous (the tier tests say so).
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -43,7 +44,13 @@ def both_paths(request):
 def test_level():
     assert af.simd_level() in af.SIMD_LEVELS
     assert af.simd_level() == _core.cpu_simd_level()  # the best tier by default
-    assert list(_core.simd_levels()) == list(af.SIMD_LEVELS[: af.SIMD_LEVELS.index(af.simd_level()) + 1])
+    levels = list(_core.simd_levels())
+    assert levels[0] == "scalar" and levels[-1] == af.simd_level() and set(levels) <= set(af.SIMD_LEVELS)
+    # x86-64: scalar < avx2 < avx512 as the CPU has them; arm64: scalar < neon (NEON is always there)
+    x86 = [t for t in ("scalar", "avx2", "avx512") if t in levels]
+    assert levels in (x86, ["scalar", "neon"])
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        assert levels == ["scalar", "neon"]
     assert (af.simd_level() == "avx512") == bool(_core.cpu_has_avx512())
 
 

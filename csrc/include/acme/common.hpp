@@ -16,8 +16,7 @@
 #include <vector>
 
 #include "parallel.hpp"
-#include "simd.hpp"
-#include "simd_avx2.hpp"
+#include "simd/dispatch.hpp"
 
 namespace acme::core {
 
@@ -153,12 +152,8 @@ inline OrderPair order_pair(const double* src, i64 n, double q, double* buf, dou
     const double plo = ia >= 0 ? smp[ia] : -inf;
     const double phi = ib < S ? smp[ib] : inf;
     i64 below = 0, m = 0, j0 = 0;
-#if ACME_X86_SIMD
-    if (use_avx512())
-        j0 = simd::bracket(src, n, plo, phi, buf, below, m);
-    else if (use_avx2())
-        j0 = avx2::bracket(src, n, plo, phi, buf, below, m);
-#endif
+    const Kernels& K = kernels();
+    if (K.bracket) j0 = K.bracket(src, n, plo, phi, buf, below, m);
     for (i64 j = j0; j < n; ++j) {
         const double v = src[j];
         below += v < plo;
@@ -167,13 +162,11 @@ inline OrderPair order_pair(const double* src, i64 n, double q, double* buf, dou
     }
     if (!(below <= lo && hi < below + m)) return full();
     const i64 k = lo - below;
-#if ACME_X86_SIMD
-    if (buf2 != nullptr && buf3 != nullptr && use_avx512()) {
+    if (buf2 != nullptr && buf3 != nullptr && K.select_pair) {
         double a, b;
-        simd::select_pair(buf, m, k, buf2, buf3, a, b);
+        K.select_pair(buf, m, k, buf2, buf3, a, b);
         return OrderPair{a, (hi == lo) ? a : b, gamma};
     }
-#endif
     std::nth_element(buf, buf + k, buf + m);
     const double a = buf[k];
     const double b = (hi == lo) ? a : *std::min_element(buf + k + 1, buf + m);
@@ -267,16 +260,11 @@ template <class TA, bool NCL>
 bool load_norms2(const TA* a, i64 L, double* s, i64& bad_pos, double& bad_val) {
     double fin = 0.0;  // stays 0 unless some value is inf or nan (then nan)
     i64 l0 = 0;
-#if ACME_X86_SIMD
     if constexpr (std::is_same_v<TA, float>) {
         bool ok = true;
-        if (use_avx512())
-            l0 = simd::norms2_f32(a, L, NCL, s, ok);
-        else if (use_avx2())
-            l0 = avx2::norms2_f32(a, L, NCL, s, ok);
+        if (const auto f = kernels().norms2_f32) l0 = f(a, L, NCL, s, ok);
         if (!ok) fin = std::numeric_limits<double>::quiet_NaN();
     }
-#endif
     for (i64 l = l0; l < L; ++l) {
         double x, y, z, w;
         read4<TA, NCL>(a, L, l, x, y, z, w);
@@ -501,16 +489,11 @@ bool load_codes(const TX* x, i64 L, std::int8_t* codes, i64& bad_pos) {
     }
 #endif
     i64 l0 = 0;
-#if ACME_X86_SIMD
     if constexpr (std::is_same_v<TX, float>) {
         bool b = false;
-        if (use_avx512())
-            l0 = simd::codes_f32(x, L, NCL, codes, b);
-        else if (use_avx2())
-            l0 = avx2::codes_f32(x, L, NCL, codes, b);
+        if (const auto f = kernels().codes_f32) l0 = f(x, L, NCL, codes, b);
         bad = b;
     }
-#endif
     for (i64 l = l0; l < L; ++l) {
         TX v[4];
         for (int c = 0; c < 4; ++c) v[c] = NCL ? x[c * L + l] : x[l * 4 + c];

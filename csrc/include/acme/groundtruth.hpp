@@ -108,12 +108,9 @@ void sort_keys(KeyLabel<U>* v, i64 n, KeyLabel<U>* tmp) {
         std::uint32_t* c = count[b];
         const int shift = kLow + 8 * b;
         if (c[(v[0].key >> shift) & 0xFF] == static_cast<std::uint32_t>(n)) continue;
-#if ACME_X86_SIMD
-        if (use_avx512()) {
-            simd::exclusive_prefix_256(c);
-        } else
-#endif
-        {
+        if (const auto f = kernels().exclusive_prefix_256) {
+            f(c);
+        } else {
             std::uint32_t pos = 0;
             for (int d = 0; d < 256; ++d) {
                 const std::uint32_t t = c[d];
@@ -176,11 +173,9 @@ void curve_aucs_sorted(const KeyLabel<U>* v, i64 n, i64 npos, double* tps, doubl
                        double& auprc) {
     // Cumulative counts at the end of each run of equal scores (the thresholds).
     i64 m = 0, j0 = 0, tp0 = 0;
-#if ACME_X86_SIMD
     if constexpr (sizeof(U) == 4)
-        if (use_avx512())
-            j0 = simd::curve_counts_f32(reinterpret_cast<const std::uint64_t*>(v), n, tps, fps, m, tp0);
-#endif
+        if (const auto f = kernels().curve_counts_f32)
+            j0 = f(reinterpret_cast<const std::uint64_t*>(v), n, tps, fps, m, tp0);
     double tp = static_cast<double>(tp0), fp = static_cast<double>(j0 - tp0);
     for (i64 j = j0; j < n; ++j) {
         const double y = static_cast<double>(v[j].label);
@@ -195,12 +190,7 @@ void curve_aucs_sorted(const KeyLabel<U>* v, i64 n, i64 npos, double* tps, doubl
     const double P = static_cast<double>(npos), Nn = static_cast<double>(n - npos);
     double prev_fpr = 0, prev_tpr = 0, prev_prec = 1;  // (recall 0, precision 1) starts the PR curve
     j0 = 0;
-#if ACME_X86_SIMD
-    if (use_avx512())
-        j0 = simd::curve_terms(tps, fps, m, P, Nn, prev_fpr, prev_tpr, prev_prec);
-    else if (use_avx2())
-        j0 = avx2::curve_terms(tps, fps, m, P, Nn, prev_fpr, prev_tpr, prev_prec);
-#endif
+    if (const auto f = kernels().curve_terms) j0 = f(tps, fps, m, P, Nn, prev_fpr, prev_tpr, prev_prec);
     for (i64 j = j0; j < m; ++j) {
         const double t = tps[j], f = fps[j];
         const double pc = t / (t + f), fpr = f / Nn, tpr = t / P;  // tpr = recall
@@ -248,12 +238,9 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
             std::fill(w.changed.begin(), w.changed.end(), u64(0));
             bool fin_ok = true, prob_ok = true;
             i64 l0 = 0;
-#if ACME_X86_SIMD
             if constexpr (std::is_same_v<TA, float>)
-                if (use_avx512())
-                    l0 = simd::gt_scores_f32(ai, mi, codes, L, NCL, s, reinterpret_cast<std::uint8_t*>(changed),
-                                             fin_ok, prob_ok);
-#endif
+                if (const auto f = kernels().gt_scores_f32)
+                    l0 = f(ai, mi, codes, L, NCL, s, reinterpret_cast<std::uint8_t*>(changed), fin_ok, prob_ok);
             TA fin = TA(0);
             for (i64 l = l0; l < L; ++l) {
                 const int c = codes[l];
@@ -306,17 +293,10 @@ void groundtruth(const TX* x, const TA* a, const double* model, i64 N, i64 L, do
             TA* noise = w.noise.data();
             i64 n_eval = 0, n_sig = 0, n_noise = 0;
             l0 = 0;
-#if ACME_X86_SIMD
             if constexpr (std::is_same_v<TA, float>)
-            {
-                if (use_avx512())
-                    l0 = simd::gt_split_f32(info, s, L, threshold, mn, reinterpret_cast<std::uint64_t*>(ev), sel,
-                                            noise, n_eval, n_sig, n_noise);
-                else if (use_avx2())
-                    l0 = avx2::gt_split_f32(info, s, L, threshold, mn, reinterpret_cast<std::uint64_t*>(ev), sel,
-                                            noise, n_eval, n_sig, n_noise);
-            }
-#endif
+                if (const auto f = kernels().gt_split_f32)
+                    l0 = f(info, s, L, threshold, mn, reinterpret_cast<std::uint64_t*>(ev), sel, noise, n_eval, n_sig,
+                           n_noise);
             for (i64 l = l0; l < L; ++l) {
                 const double inf = info[l];
                 const TA sv = s[l];

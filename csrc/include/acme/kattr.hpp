@@ -116,16 +116,13 @@ struct SeqPoints {
         double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         const int w = cfg.window;
         i64 l0 = 0, pw = -1;  // positions done by the vector path; windows done (-1: none, not fused)
-#if ACME_X86_SIMD
-        const bool vec = use_avx512(), vec2 = use_avx2();
+        const Kernels& K = kernels();
         if constexpr (std::is_same_v<TA, float>) {
-            if (vec && w == 3)
-                l0 = simd::load_w3_f32(a, L, NCL, acme, E1p, E2p, E3p, e1.data(), e2.data(), e3.data(), s.data(),
-                                       acc, pw);
-            if (vec && l0 == 0) l0 = simd::load_f32(a, L, NCL, acme, E1p, E2p, E3p, acc);
-            if (vec2) l0 = avx2::load_f32(a, L, NCL, acme, E1p, E2p, E3p, acc);
+            if (K.load_w3_f32 && w == 3)
+                l0 = K.load_w3_f32(a, L, NCL, acme, E1p, E2p, E3p, e1.data(), e2.data(), e3.data(), s.data(), acc,
+                                   pw);
+            if (K.load_f32 && l0 == 0) l0 = K.load_f32(a, L, NCL, acme, E1p, E2p, E3p, acc);
         }
-#endif
         if (acme) {
             for (i64 l = l0; l < L; ++l) {
                 double x, y, z, w;
@@ -180,10 +177,7 @@ struct SeqPoints {
             double* __restrict__ o3 = e3.data();
             double* __restrict__ os = s.data();
             i64 p0 = pw > 0 ? pw : 0;
-#if ACME_X86_SIMD
-            if (vec && pw < 0) p0 = simd::window3(E1p, E2p, E3p, straight, o1, o2, o3, os);
-            if (vec2) p0 = avx2::window3(E1p, E2p, E3p, straight, o1, o2, o3, os);
-#endif
+            if (K.window3 && pw < 0) p0 = K.window3(E1p, E2p, E3p, straight, o1, o2, o3, os);
             for (i64 p = p0; p < straight; ++p) {
                 const double s1 = E1p[p] + E1p[p + 1] + E1p[p + 2];
                 const double s2 = E2p[p] + E2p[p + 1] + E2p[p + 2];
@@ -228,12 +222,7 @@ struct SeqPoints {
     // rad[0..m). Returns m.
     i64 keep_radius(i64 n, double t, bool strict) {
         i64 j0 = 0, m = 0;
-#if ACME_X86_SIMD
-        if (use_avx512())
-            j0 = simd::keep_radius(s.data(), idx.data(), n, scale, t, strict, rad.data(), m);
-        else if (use_avx2())
-            j0 = avx2::keep_radius(s.data(), idx.data(), n, scale, t, strict, rad.data(), m);
-#endif
+        if (const auto f = kernels().keep_radius) j0 = f(s.data(), idx.data(), n, scale, t, strict, rad.data(), m);
         for (i64 j = j0; j < n; ++j) {
             const i64 p = idx[j];
             const double r = std::sqrt(s[p]) * scale;
@@ -248,12 +237,7 @@ struct SeqPoints {
     // into keys (idx is the scratch).
     void count_radius_keys(int shift, i64* keys) {
         i64 p0 = 0;
-#if ACME_X86_SIMD
-        if (use_avx512())
-            p0 = simd::radius_keys(s.data(), P, scale, shift, idx.data());
-        else if (use_avx2())
-            p0 = avx2::radius_keys(s.data(), P, scale, shift, idx.data());
-#endif
+        if (const auto f = kernels().radius_keys) p0 = f(s.data(), P, scale, shift, idx.data());
         for (i64 p = p0; p < P; ++p) {
             const double r = std::sqrt(s[p]) * scale;
             u64 bits;
@@ -273,12 +257,7 @@ struct SeqPoints {
             const double t = b / scale;
             lo = t * t * (1.0 - 1e-9);  // r >= b implies s > lo
         }
-#if ACME_X86_SIMD
-        if (use_avx512())
-            p0 = simd::indices_above(s.data(), P, lo, idx.data(), n);
-        else if (use_avx2())
-            p0 = avx2::indices_above(s.data(), P, lo, idx.data(), n);
-#endif
+        if (const auto f = kernels().indices_above) p0 = f(s.data(), P, lo, idx.data(), n);
         for (i64 p = p0; p < P; ++p) {
             idx[n] = p;
             n += s[p] > lo;
@@ -296,14 +275,9 @@ struct SeqPoints {
     void bin_points(const KattrConfig& cfg, i64 n) {
         const bool acme = cfg.acme;
         i64 j0 = 0;
-#if ACME_X86_SIMD
-        if (use_avx512())
-            j0 = simd::bin_points(e1.data(), e2.data(), e3.data(), s.data(), idx.data(), n, acme, cfg.bin_width,
-                                  cfg.n_bins - 1, cfg.n_bins, bins.data());
-        else if (use_avx2())
-            j0 = avx2::bin_points(e1.data(), e2.data(), e3.data(), s.data(), idx.data(), n, acme, cfg.bin_width,
-                                  cfg.n_bins - 1, cfg.n_bins, bins.data());
-#endif
+        if (const auto f = kernels().bin_points)
+            j0 = f(e1.data(), e2.data(), e3.data(), s.data(), idx.data(), n, acme, cfg.bin_width, cfg.n_bins - 1,
+                   cfg.n_bins, bins.data());
         for (i64 j = j0; j < n; ++j) {
             const i64 p = idx[j];
             const double xp = e2[p], yp = e3[p], zp = e1[p];
@@ -314,7 +288,12 @@ struct SeqPoints {
             const double u = xp >= 0.0 ? yp * yp / (rho + xp) : rho - xp;  // rho - x', without cancellation
             double cp = (yp >= 0.0 ? -1.0 : 1.0) * std::sqrt(u / (2.0 * rho));
             cp = cp > 1.0 ? 1.0 : (cp < -1.0 ? -1.0 : cp);
-            const bool degenerate = !(rho > 0.0) || (acme && xp == 0.0);
+            // rho = 0, s overflowed to inf (the exact formula's r = inf is not the point's
+            // radius; load() rescales so that this never happens there), the acme preset's
+            // x' = 0 branch, or the paper preset's phi' near 0 (where atan2 may round phi
+            // to -pi: kPhiPoleCos): the exact path.
+            const bool degenerate = !(rho > 0.0) || !(r <= std::numeric_limits<double>::max()) ||
+                                    (acme ? xp == 0.0 : cp > kPhiPoleCos);
             c_theta[j] = ct;
             c_phi[j] = degenerate ? 2.0 : cp;  // 2.0: marks the exact path
         }
@@ -467,12 +446,7 @@ void kattr_sequence_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int
             const double cut = numpy_lerp(std::sqrt(o.a) * scale, std::sqrt(o.b) * scale, o.gamma);
             // r > cut implies s > o.a: a branch-free prefilter, then the exact test.
             i64 nk = 0, p0 = 0;
-#if ACME_X86_SIMD
-            if (use_avx512())
-                p0 = simd::indices_above(sp.s.data(), P, o.a, sp.idx.data(), nk);
-            else if (use_avx2())
-                p0 = avx2::indices_above(sp.s.data(), P, o.a, sp.idx.data(), nk);
-#endif
+            if (const auto f = kernels().indices_above) p0 = f(sp.s.data(), P, o.a, sp.idx.data(), nk);
             for (i64 p = p0; p < P; ++p) {
                 sp.idx[nk] = p;
                 nk += sp.s[p] > o.a;

@@ -1,7 +1,7 @@
 // AVX2 versions of the k-attr loops, for x86-64 CPUs without AVX-512 (AMD Zen 2/3,
-// most Intel desktops and laptops). Chosen at run time (see simd.hpp: tier()).
+// most Intel desktops and laptops). Chosen at run time by the dispatch table (dispatch.hpp).
 //
-// The same contract as the AVX-512 loops in simd.hpp: every function computes
+// The same contract as the AVX-512 loops in avx512.hpp: every function computes
 // exactly what the scalar loop it replaces computes, bit for bit: the same
 // correctly rounded IEEE operations (add, sub, mul, sqrt) in the same order per
 // value, no fused multiply-add (the target attribute leaves FMA out and the build
@@ -13,9 +13,10 @@
 
 #include <cstdint>
 
-#include "simd.hpp"
+#include "tier.hpp"
 
 #if ACME_X86_SIMD
+#include <immintrin.h>
 #define ACME_AVX2 __attribute__((target("avx2,popcnt")))
 
 namespace acme::core::avx2 {
@@ -242,7 +243,7 @@ ACME_AVX2 inline __m256 lanes_from_bits(int bits) {
     return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits), sel), sel));
 }
 
-// approx_angle_bin16 of simd.hpp on 8 lanes (the same float32 operations): the
+// approx_angle_bin16 of avx512.hpp on 8 lanes (the same float32 operations): the
 // bin of each angle in [0, pi] known by its cosine c, -1 within the margins.
 ACME_AVX2 inline __m256i approx_angle_bin8(__m256 c, float bin_width, float inv_bw, int top) {
     const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), c);
@@ -275,7 +276,8 @@ ACME_AVX2 inline __m256i approx_angle_bin8(__m256 c, float bin_width, float inv_
 // point scaled by 2^h, h = ceil(-floor(log2 s) / 2) (exact; as gather_unit8 of
 // simd.hpp, from the exponent bits), so that float32 neither overflows nor
 // underflows on its way. Also the bits of the points with x' = 0 and of those
-// the exact path must decide (x' = y' = 0, or s zero, subnormal or inf).
+// the exact path must decide (x' = y' = 0; y' != 0 that float32 flushes to 0,
+// whose sign decides phi's branch; or s zero, subnormal or inf).
 ACME_AVX2 inline void gather_unit4(const double* e1, const double* e2, const double* e3, const double* s,
                                    const std::int64_t* idx, std::int64_t j, __m128& x, __m128& y, __m128& z,
                                    int& no_rho, int& x_zero) {
@@ -296,11 +298,12 @@ ACME_AVX2 inline void gather_unit4(const double* e1, const double* e2, const dou
     // overflowed to inf: counted with no_rho, so that the exact path decides.
     const __m256i edge = _mm256_or_si256(_mm256_cmpeq_epi64(E, _mm256_setzero_si256()),
                                          _mm256_cmpeq_epi64(E, _mm256_set1_epi64x(0x7ff)));
-    no_rho = (x_zero & _mm256_movemask_pd(_mm256_cmp_pd(yp, zero, _CMP_EQ_OQ))) |
-             _mm256_movemask_pd(_mm256_castsi256_pd(edge));
+    const int y_zero = _mm256_movemask_pd(_mm256_cmp_pd(yp, zero, _CMP_EQ_OQ));
+    const int y_flushed = ~y_zero & _mm_movemask_ps(_mm_cmpeq_ps(y, _mm_setzero_ps()));
+    no_rho = (x_zero & y_zero) | y_flushed | _mm256_movemask_pd(_mm256_castsi256_pd(edge));
 }
 
-// bin_points of simd.hpp, 8 points per step: bins of the points idx[0 .. n8)
+// bin_points of avx512.hpp, 8 points per step: bins of the points idx[0 .. n8)
 // into bins, -1 where the exact formula must decide (the caller's exact pass).
 // Returns n8.
 ACME_AVX2 inline std::int64_t bin_points(const double* e1, const double* e2, const double* e3, const double* s,
@@ -330,8 +333,10 @@ ACME_AVX2 inline std::int64_t bin_points(const double* e1, const double* e2, con
         cp = _mm256_blendv_ps(cp, _mm256_sub_ps(zero, cp), ypos);
         cp = _mm256_min_ps(_mm256_max_ps(cp, mone), one);
         // rho tiny next to r, rho = 0, or the acme preset's x' = 0 branch: the exact path.
-        const int doubt_bits =
-            no_rho | (acme ? x_zero : 0) | _mm256_movemask_ps(_mm256_cmp_ps(rho, _mm256_set1_ps(1e-3f), _CMP_LT_OQ));
+        // The paper preset's phi' near 0 (kPhiPoleCos): the exact path too.
+        const int pole = _mm256_movemask_ps(_mm256_cmp_ps(cp, _mm256_set1_ps(static_cast<float>(kPhiPoleCos)), _CMP_GT_OQ));
+        const int doubt_bits = no_rho | (acme ? x_zero : pole) |
+                               _mm256_movemask_ps(_mm256_cmp_ps(rho, _mm256_set1_ps(1e-3f), _CMP_LT_OQ));
         cp = _mm256_andnot_ps(lanes_from_bits(doubt_bits), cp);
         const __m256i bi = approx_angle_bin8(cp, bw, inv_bw, static_cast<int>(top));
         const __m256i bj = approx_angle_bin8(ct, bw, inv_bw, static_cast<int>(top));
@@ -348,7 +353,7 @@ ACME_AVX2 inline std::int64_t bin_points(const double* e1, const double* e2, con
     return n8;
 }
 
-// One-hot codes of float32 rows (load_codes), as codes_f32 of simd.hpp: per row
+// One-hot codes of float32 rows (load_codes), as codes_f32 of avx512.hpp: per row
 // of 4 channels the channel holding 1 (0..3), -1 for an all-zero row (N); bad
 // becomes true for any value other than 0 and 1 or a row with two 1s. Returns
 // the rows done.
@@ -402,7 +407,7 @@ ACME_AVX2 inline __m256d shift_in(__m256d cur, __m256d prev) {
     return _mm256_blend_pd(r, p3, 0x1);
 }
 
-// curve_terms of simd.hpp, 4 thresholds per step: with t = tps[j], f = fps[j],
+// curve_terms of avx512.hpp, 4 thresholds per step: with t = tps[j], f = fps[j],
 // prec = t / (t + f), fpr = f / negatives, tpr = t / positives, fps[j] becomes
 // (fpr - prev fpr) * (tpr + prev tpr) / 2 and tps[j] (tpr - prev tpr) * (prec +
 // prev prec) / 2. prev_* come in for j = 0 and go out as the last rates.
@@ -446,7 +451,7 @@ ACME_AVX2 inline __m256i lanes64_from_bits(int bits) {
     return _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(bits), sel), sel);
 }
 
-// gt_split_f32 of simd.hpp, 8 positions per step (two halves of 4): as the
+// gt_split_f32 of avx512.hpp, 8 positions per step (two halves of 4): as the
 // scalar loop of groundtruth, appends {key, label} of signal (1) and background
 // (0) positions to ev, signal scores to sel and positive background scores to
 // noise, in position order (each store writes 4 lanes at a count <= l, inside

@@ -1,79 +1,32 @@
-// AVX-512 versions of the hottest k-attr loops, chosen at run time.
+// AVX-512 tier (x86-64 with AVX-512 F/DQ/VL/BW: Intel Skylake-SP and later,
+// AMD Zen 4 and later). The kernels of the dispatch table (dispatch.hpp) for
+// this tier; their AVX2 and NEON versions are in avx2.hpp and neon.hpp, in
+// the same order, and the scalar code at each call site is the reference.
 //
 // Every function here computes exactly what the scalar loop it replaces
-// computes, bit for bit: the same IEEE operations (add, sub, mul, sqrt, all
-// correctly rounded) in the same order per value, no fused multiply-add (the
-// build passes -ffp-contract=off, so the compiler cannot contract either),
-// and the same output order (compress stores keep the input order). Each
-// function handles a prefix whose length is a multiple of its vector width
-// and returns that length; the caller's scalar loop finishes the tail. The
-// scalar code is therefore both the fallback (other CPUs, other compilers)
-// and the reference the tests compare against (simd_enabled(false)).
+// computes, bit for bit: the same IEEE operations (add, sub, mul, div, sqrt,
+// all correctly rounded) in the same order per value, no fused multiply-add
+// (the target attribute leaves FMA out and the build passes
+// -ffp-contract=off), and the same output order (compress stores keep the
+// input order). Each function handles a prefix whose length is a multiple of
+// its vector width and returns that length; the caller's scalar loop
+// finishes the tail.
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <utility>
 
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-#define ACME_X86_SIMD 1
+#include "tier.hpp"
+
+#if ACME_X86_SIMD
 #include <immintrin.h>
 #define ACME_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,popcnt,bmi2")))
-#else
-#define ACME_X86_SIMD 0
-#endif
 
-namespace acme::core {
+namespace acme::core::avx512 {
 
-// Instruction-set tiers, lowest first. The tier that runs is the highest one
-// both the CPU and the user cap (ACME_FAST_SIMD, set_simd_level) allow.
-enum SimdTier : int { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
-
-// The user cap (tests lower it to compare every tier against the scalar path).
-inline std::atomic<int>& simd_cap() {
-    static std::atomic<int> cap{kAvx512};
-    return cap;
-}
-
-inline bool cpu_has_avx2() {
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
-    return has;
-#else
-    return false;
-#endif
-}
-
-inline bool cpu_has_avx512() {
-#if ACME_X86_SIMD
-    static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-                            __builtin_cpu_supports("bmi2");
-    return has;
-#else
-    return false;
-#endif
-}
-
-// The highest tier this CPU has.
-inline int cpu_tier() { return cpu_has_avx512() ? kAvx512 : (cpu_has_avx2() ? kAvx2 : kScalar); }
-
-// The tier that runs now.
-inline int simd_tier() {
-    const int cap = simd_cap().load(std::memory_order_relaxed);
-    const int cpu = cpu_tier();
-    return cap < cpu ? cap : cpu;
-}
-
-// Whether the AVX-512 loops run now; whether the AVX2 loops do (only when AVX-512 does not).
-inline bool use_avx512() { return simd_tier() == kAvx512; }
-inline bool use_avx2() { return simd_tier() == kAvx2; }
-
-#if ACME_X86_SIMD
-namespace simd {
 
 // Per-position maps of 8 positions: E1, E2 (or the published E2a), E3 and the
 // gauge-corrected norm, exactly as Basis and gauge_norm compute them.
@@ -401,7 +354,8 @@ ACME_AVX512 inline __m512i approx_angle_bin16(__m512 c, float bin_width, float i
 // Window vectors idx[j .. j + 8) as float32 (x', y', z') = (e2, e3, e1), each
 // point scaled by a power of two (exact) that brings its radius near 1, so
 // that float32 neither overflows nor underflows on its way. Also the points'
-// masks: rho = 0 in double (no phi), and x' = 0 (the acme preset's branch).
+// masks: rho = 0 in double (no phi) or y' != 0 that float32 flushes to 0 (its
+// sign decides phi's branch), and x' = 0 (the acme preset's branch).
 ACME_AVX512 inline void gather_unit8(const double* e1, const double* e2, const double* e3, const double* s,
                                      const std::int64_t* idx, std::int64_t j, __m256& x, __m256& y, __m256& z,
                                      __mmask8& no_rho, __mmask8& x_zero) {
@@ -416,7 +370,8 @@ ACME_AVX512 inline void gather_unit8(const double* e1, const double* e2, const d
     z = _mm512_cvtpd_ps(_mm512_scalef_pd(zp, half));
     const __m512d zero = _mm512_setzero_pd();
     x_zero = _mm512_cmp_pd_mask(xp, zero, _CMP_EQ_OQ);
-    no_rho = x_zero & _mm512_cmp_pd_mask(yp, zero, _CMP_EQ_OQ);
+    const __mmask8 y_zero = _mm512_cmp_pd_mask(yp, zero, _CMP_EQ_OQ);
+    no_rho = (x_zero & y_zero) | (static_cast<__mmask8>(~y_zero) & _mm256_cmp_ps_mask(y, _mm256_setzero_ps(), _CMP_EQ_OQ));
 }
 
 // The vectorised part of SeqPoints::bin_points: bins of the points idx[0 .. n16)
@@ -457,6 +412,7 @@ ACME_AVX512 inline std::int64_t bin_points(const double* e1, const double* e2, c
         // the acme preset's x' = 0 branch: the exact path.
         __mmask16 doubt = no_rho | _mm512_cmp_ps_mask(rho, _mm512_set1_ps(1e-3f), _CMP_LT_OQ);
         if (acme) doubt |= x_zero;
+        else doubt |= _mm512_cmp_ps_mask(cp, _mm512_set1_ps(static_cast<float>(kPhiPoleCos)), _CMP_GT_OQ);
         cp = _mm512_mask_mov_ps(cp, doubt, zero);
         const __m512i bi = approx_angle_bin16(cp, bw, inv_bw, static_cast<int>(top));
         const __m512i bj = approx_angle_bin16(ct, bw, inv_bw, static_cast<int>(top));
@@ -753,7 +709,5 @@ ACME_AVX512 inline std::int64_t curve_terms(double* tps, double* fps, std::int64
     return m8;
 }
 
-}  // namespace simd
+}  // namespace acme::core::avx512
 #endif
-
-}  // namespace acme::core
