@@ -32,7 +32,6 @@ from ._validate import (
     check_int,
     check_quantile,
     check_same_shape,
-    first_bad,
     raise_kernel_error,
 )
 from .kmer import kmer_names, kmer_prior
@@ -53,7 +52,6 @@ __all__ = [
 PI = 3.1416
 
 _DNA_DICT = {0: "A", 1: "C", 2: "G", 3: "T"}
-_LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)
 _MAX_K = 12
 
 # byte -> code: A/C/G/T (either case) 0..3, N/n 4 (unknown, skipped), separator 5, other 255
@@ -70,11 +68,10 @@ _BYTE_CODE[ord("\n")] = _SEP
 # --------------------------------------------------------------------------------------
 # helpers
 def _onehot_codes(xa: np.ndarray, name: str = "X") -> np.ndarray:
-    """(N, L) uint8 codes (A=0, C=1, G=2, T=3, N=4) of a one-hot (N, L, 4) array; checks the values."""
-    out = _core.kmer_count(xa, None, 1, 0.5, 0, True, False, 0)  # the kernel checks one-hot rows
-    raise_kernel_error(out["error"], xa, False, xname=name)
-    x0, x1, x2, x3 = (xa[..., c] for c in range(4))
-    return (x1 + 2 * x2 + 3 * x3 + 4 * (1 - (x0 + x1 + x2 + x3))).astype(np.uint8)
+    """(N, L) int8 codes (A=0, C=1, G=2, T=3, N=-1) of a one-hot (N, L, 4) array; checks the values."""
+    codes, err = _core.onehot_codes(np.ascontiguousarray(xa), False, 0)
+    raise_kernel_error(err, xa, False, xname=name)
+    return codes
 
 
 def _check_k(name: str, k: Any) -> int:
@@ -290,10 +287,8 @@ def collect_passing_subsequences(attr_map: Any, X: Any, threshold: float = 0.9, 
     seq, begin, end = seq[keep], begin[keep], end[keep]
     order = np.lexsort((begin, seq))
     seq, begin, end = seq[order], begin[order], end[order]
-    text = _LETTERS[codes].tobytes().decode("ascii")
-    lo = (seq * L + begin).tolist()
-    hi = (seq * L + end + 1).tolist()
-    seq_list = [text[b:e] for b, e in zip(lo, hi)]
+    seq_list = _core.compat_strings(codes, np.ascontiguousarray(seq), np.ascontiguousarray(begin),
+                                    np.ascontiguousarray(end))
     return seq_list, out["cutoff"].astype(a.dtype)
 
 
@@ -422,39 +417,20 @@ def process_attribution_map(saliency_map_raw: Any, k: int = 3) -> np.ndarray:
     :func:`spherical_coordinates_process_2_trad` turns into 0.
     """
     k = check_int("k", k, 1)
-    a = as_attr(saliency_map_raw, False, "saliency_map_raw").astype(np.float64)
+    a = np.ascontiguousarray(as_attr(saliency_map_raw, False, "saliency_map_raw"))
     L = a.shape[1]
     if k > L:  # as kattr_kld(preset="acme") bounds its window: a longer window wraps onto itself
         raise ValueError(f"k: expected an integer in 1..L = 1..{L} (the window wraps around the sequence), got {k}")
-    bad = ~np.isfinite(a)
-    if bad.any():
-        i, l, _ = first_bad(bad)
-        raise ValueError(f"saliency_map_raw: expected finite values, found {a[i, l][bad[i, l]][0]} at sequence {i}, "
+    # One pass per sequence in C++ (compat.hpp), the numpy code's operations in its order:
+    # gauge correction, division by the total norm, window sum, projection. Sequences so large or
+    # so small that their squares over- or underflow (|a| above ~1e120 or below ~1e-120) are
+    # scaled by a power of two first: exact, and the normalised map is the same.
+    out, bad = _core.compat_process_map(a, k, 0)
+    if bad >= 0:
+        i, l, c = np.unravel_index(bad, a.shape)
+        raise ValueError(f"saliency_map_raw: expected finite values, found {float(a[i, l, c])} at sequence {i}, "
                          f"position {l}")
-    # Sequences so large or so small that their squares over- or underflow (|a| above ~1e150 or
-    # below ~1e-150, e.g. 1e-310) are scaled by a power of two first: exact, and the normalised
-    # map is the same (it divides by the sequence's total norm).
-    amax = np.abs(a).max(axis=(1, 2))
-    odd = (amax > 0) & ((amax > 2.0**400) | (amax < 2.0**-400))
-    if odd.any():
-        a[odd] = np.ldexp(a[odd], -np.frexp(amax[odd])[1][:, None, None])
-    # gauge correction and normalisation, summed in the reference's order
-    a -= (((a[..., 0:1] + a[..., 1:2]) + a[..., 2:3]) + a[..., 3:4]) / 4
-    sq = np.square(a)
-    norm = np.sqrt(((sq[..., 0] + sq[..., 1]) + sq[..., 2]) + sq[..., 3])
-    del sq
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a /= np.sum(norm, axis=-1)[:, None, None]
-    # forward wrap-around window sum: w[l] = a[l] + a[l+1] + ... + a[l+k-1] (mod L), left to right
-    w = a.copy()
-    for t in range(1, k):
-        t %= L
-        if t == 0:
-            w += a
-        else:
-            w[:, : L - t] += a[:, t:]
-            w[:, L - t :] += a[:, :t]
-    return orthonormal_coordinates(w)
+    return out
 
 
 def spherical_coordinates_process_2_trad(saliency_map_raw_s: Any, X: Any, mask: Any,
@@ -520,37 +496,32 @@ def spherical_coordinates_process_2_trad(saliency_map_raw_s: Any, X: Any, mask: 
     if not ok or m.dtype.kind not in "biuf":
         raise ValueError(f"mask: expected a number or an array broadcastable to ({N}, {L}), got "
                          f"{m.dtype} {m.shape}")
+    if m.ndim == 0:
+        mask_value, mask_arr = float(m), None
+    else:
+        mask_value, mask_arr = 1.0, np.ascontiguousarray(np.broadcast_to(m, (N, L)), dtype=np.float64)
     phi_1_s: list[np.ndarray] = []
     phi_2_s: list[np.ndarray] = []
     r_s: list[np.ndarray] = []
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for j, smap in enumerate(maps):
-            s = _as_map_nl(smap, f"saliency_map_raw_s[{j}]", 3)
-            if s.shape[:2] != (N, L):
-                raise ValueError(f"saliency_map_raw_s[{j}]: expected shape ({N}, {L}, 3) to match X, "
-                                 f"got {s.shape}")
-            c = [s[:, :, i].astype(np.float64) for i in range(3)]
-            r = np.sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2])
-            xm, ym, zm = (ci * m for ci in c)
-            x = np.nan_to_num(xm.reshape(size))
-            y = np.nan_to_num(ym.reshape(size))
-            z = np.nan_to_num(zm.reshape(size))
-            r = np.nan_to_num(r.reshape(size))
-            if radius_count == 0:
-                cutoff = r.min()
-            else:
-                kth = size - radius_count
-                cutoff = np.partition(r, kth)[kth]
-            keep = np.sqrt(x * x + y * y + z * z) > cutoff
-            x, y, z, r = x[keep], y[keep], z[keep], r[keep]
-            xr, yr, zr = y, z, x  # rotate axes
-            at = np.arctan(yr / xr)
-            phi = np.where((xr < 0) & (yr >= 0), at + PI, at)
-            phi = np.where((xr < 0) & (yr < 0), at - PI, phi)
-            phi = np.where(xr == 0, PI / 2, phi)
-            phi_1_s.append(phi / 2 + PI / 2)
-            phi_2_s.append(np.arccos(np.clip(zr / r, -1.0, 1.0)))
-            r_s.append(r)
+    for j, smap in enumerate(maps):
+        s = _as_map_nl(smap, f"saliency_map_raw_s[{j}]", 3)
+        if s.shape[:2] != (N, L):
+            raise ValueError(f"saliency_map_raw_s[{j}]: expected shape ({N}, {L}, 3) to match X, "
+                             f"got {s.shape}")
+        if s.shape[2] != 3 or s.dtype != np.float64 or not s.flags.c_contiguous:
+            s = np.ascontiguousarray(s[:, :, :3], dtype=np.float64)
+        # radii, cutoff and the kept points' ratio y'/x', branch, clipped cosine and radius, in C++
+        # (compat.hpp) with the numpy code's operations; arctan and arccos stay numpy's.
+        ratio, branch, cosine, r, _ = _core.compat_spherical(s, mask_value, mask_arr, radius_count, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = np.arctan(ratio)
+        phi = np.where(branch == 1, at + PI, at)
+        phi = np.where(branch == 2, at - PI, phi)
+        phi = np.where(branch == 3, PI / 2, phi)
+        phi_1_s.append(phi / 2 + PI / 2)
+        with np.errstate(invalid="ignore"):
+            phi_2_s.append(np.arccos(cosine))
+        r_s.append(r)
     return phi_1_s, phi_2_s, r_s
 
 
@@ -639,17 +610,15 @@ def calculate_entropy_2(phi_1_s: Sequence[Any], phi_2_s: Sequence[Any], r_s: Seq
         if p1.size == 0:
             out.append(np.float64(0.0))
             continue
-        if not (np.isfinite(p1).all() and np.isfinite(p2).all()):
+        # checks and the r**2-weighted histogram in one C++ pass (compat.hpp)
+        hist, problem, _ = _core.compat_angle_hist(np.ascontiguousarray(p1), np.ascontiguousarray(p2),
+                                                   np.ascontiguousarray(r), float(box_length), n_bins)
+        if problem == 1:
             raise ValueError(f"phi_1_s[{s}], phi_2_s[{s}]: expected finite angles")
-        if not (np.isfinite(r).all() and (np.abs(r) < 2.0**48).all()):
+        if problem == 2:
             raise ValueError(f"r_s[{s}]: expected finite radii below 2**48 (their squares are the weights)")
-        with np.errstate(invalid="ignore", over="ignore"):
-            k = np.minimum((p1 / box_length).astype(np.int64), n_bins - 1)
-            l_ = np.minimum((p2 / box_length).astype(np.int64), n_bins - 1)
-        if (k < 0).any() or (l_ < 0).any():
+        if problem == 3:
             raise ValueError(f"phi_1_s[{s}], phi_2_s[{s}]: expected angles >= 0")
-        w = r * r
-        hist = _core.hist_from_bins(np.ascontiguousarray(k * n_bins + l_), np.ascontiguousarray(w), n_bins)
         kld, _, _ = _core.kattr_finish(hist, True, n_bins, 2 * prior_range)
         out.append(np.round(np.float64(kld), 3) if np.isfinite(kld) else np.float64(0.0))
     return out

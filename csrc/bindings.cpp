@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "acme/compat.hpp"
 #include "acme/groundtruth.hpp"
 #include "acme/kattr.hpp"
 #include "acme/kmer.hpp"
@@ -501,6 +502,140 @@ py::dict groundtruth_py(const py::array& x, const py::array& attr, const py::arr
     return d;
 }
 
+// ---------------------------------------------------------------------------
+// acme_fast.compat's per-point passes (compat.hpp); the Python layer validates
+// the arguments and raises the errors. The GIL is released while the C++ runs:
+// it reads and writes only the arrays created or held here.
+py::tuple compat_process_map_py(const py::array& attr, int k, int n_threads) {
+    auto [N, L] = check_3d(attr, false, "saliency_map_raw");
+    require(k >= 1 && k <= L, "k: expected 1..L");
+    const AType at = atype(attr);
+    py::array_t<double> out({N, L, i64(3)});
+    double* o = out.mutable_data();
+    i64 bad = -1;
+    Interruptible intr;
+    {
+        py::gil_scoped_release nogil;
+        if (at == AType::f32)
+            bad = compat_process_map(static_cast<const float*>(attr.data()), N, L, k, n_threads, o);
+        else
+            bad = compat_process_map(static_cast<const double*>(attr.data()), N, L, k, n_threads, o);
+    }
+    intr.check();
+    return py::make_tuple(out, bad);
+}
+
+py::tuple compat_spherical_py(const py::array_t<double, py::array::c_style>& s, double mask,
+                              const py::object& mask_arr_obj, i64 radius_count, int n_threads) {
+    require(s.ndim() == 3 && s.shape(2) == 3, "saliency_map_raw_s: expected shape (N, L, 3)");
+    const i64 N = s.shape(0), L = s.shape(1);
+    require(radius_count >= 0 && radius_count <= N * L, "radius_count: expected 0..N*L");
+    py::array_t<double, py::array::c_style> mask_arr;
+    const double* mp = nullptr;
+    if (!mask_arr_obj.is_none()) {
+        mask_arr = py::array_t<double, py::array::c_style>(mask_arr_obj);
+        require(mask_arr.size() == N * L, "mask: expected N*L values");
+        mp = mask_arr.data();
+    }
+    std::unique_ptr<SphericalPass> pass;
+    i64 n = 0;
+    Interruptible intr;
+    {
+        py::gil_scoped_release nogil;
+        pass = std::make_unique<SphericalPass>(s.data(), N, L, mask, mp, n_threads);
+        n = pass->select(radius_count);
+    }
+    intr.check();
+    py::array_t<double> ratio(n), cosine(n), r(n);
+    py::array_t<std::int8_t> branch(n);
+    double* rp = ratio.mutable_data();
+    double* cp = cosine.mutable_data();
+    double* rr = r.mutable_data();
+    std::int8_t* bp = branch.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        pass->write(rp, bp, cp, rr);
+    }
+    intr.check();
+    return py::make_tuple(ratio, branch, cosine, r, pass->cutoff());
+}
+
+// One-hot rows to codes 0..3 (A, C, G, T), -1 for an all-zero row (N), checked:
+// (codes (N, L) int8, error tuple as kmer_count's).
+py::tuple onehot_codes_py(const py::array& x, bool ncl, int n_threads) {
+    auto [N, L] = check_3d(x, ncl, "x");
+    const XType xt = xtype(x);
+    py::array_t<std::int8_t> codes({N, L});
+    std::int8_t* cp = codes.mutable_data();
+    InputError err;
+    Interruptible intr;
+    {
+        py::gil_scoped_release nogil;
+        const int nt = resolve_threads(n_threads, N);
+        std::vector<InputError> t_err(static_cast<size_t>(nt));
+        auto run = [&](auto tx, auto ncl_tag) {
+            using TX = decltype(tx);
+            constexpr bool NCL = decltype(ncl_tag)::value;
+            const TX* xp = static_cast<const TX*>(x.data());
+            parallel_for(nt, N, 16, [](int) {}, [&](int tid, i64 i) {
+                i64 bad = 0;
+                if (!load_codes<TX, NCL>(xp + i * L * 4, L, cp + i * L, bad))
+                    t_err[tid].record(InputError::not_one_hot, i, bad, 0.0);
+            });
+        };
+        auto with_layout = [&](auto tx) {
+            if (ncl) run(tx, std::true_type{}); else run(tx, std::false_type{});
+        };
+        switch (xt) {
+            case XType::u8: with_layout(std::uint8_t{}); break;
+            case XType::f32: with_layout(float{}); break;
+            case XType::f64: with_layout(double{}); break;
+        }
+        for (const auto& e : t_err) err.merge(e);
+    }
+    intr.check();
+    return py::make_tuple(codes, error_tuple(err));
+}
+
+// The letters of codes[seq[j], begin[j] .. end[j]] (inclusive) for each j, as str
+// (codes from onehot_codes: -1 is N). Bounds are checked.
+py::list compat_strings_py(const py::array_t<std::int8_t, py::array::c_style>& codes,
+                           const py::array_t<i64, py::array::c_style>& seq,
+                           const py::array_t<i64, py::array::c_style>& begin,
+                           const py::array_t<i64, py::array::c_style>& end) {
+    require(codes.ndim() == 2, "codes: expected (N, L)");
+    const i64 N = codes.shape(0), L = codes.shape(1), n = seq.size();
+    require(begin.size() == n && end.size() == n, "seq, begin, end: expected the same length");
+    static constexpr char kLetter[5] = {'N', 'A', 'C', 'G', 'T'};
+    const std::int8_t* c = codes.data();
+    py::list out(n);
+    std::string buf;
+    for (i64 j = 0; j < n; ++j) {
+        const i64 i = seq.data()[j], b = begin.data()[j], e = end.data()[j];
+        require(i >= 0 && i < N && b >= 0 && b <= e + 1 && e < L, "seq, begin, end: interval out of range");
+        buf.resize(static_cast<size_t>(e - b + 1));
+        for (i64 l = b; l <= e; ++l) buf[static_cast<size_t>(l - b)] = kLetter[c[i * L + l] + 1];
+        out[static_cast<size_t>(j)] = py::str(buf);
+    }
+    return out;
+}
+
+py::tuple compat_angle_hist_py(const py::array_t<double, py::array::c_style>& p1,
+                               const py::array_t<double, py::array::c_style>& p2,
+                               const py::array_t<double, py::array::c_style>& r, double box_length, int n_bins) {
+    const i64 n = p1.size();
+    require(p2.size() == n && r.size() == n, "phi_1_s, phi_2_s, r_s: expected the same length");
+    require(n_bins >= 1 && box_length > 0, "n_bins, box_length: expected positive values");
+    std::vector<FixedSum> hist(static_cast<size_t>(n_bins) * n_bins);
+    i64 bad = -1;
+    int code;
+    {
+        py::gil_scoped_release nogil;
+        code = compat_angle_hist(p1.data(), p2.data(), r.data(), n, box_length, n_bins, hist.data(), bad);
+    }
+    return py::make_tuple(hist_to_array(hist), code, bad);
+}
+
 // For tests: the fast and the exact bin of points e (n, 3) (r = ||e||).
 py::tuple kattr_bins_py(const py::array_t<double, py::array::c_style>& e, bool acme, double bin_width, int n_bins) {
     require(e.ndim() == 2 && e.shape(1) == 3, "e: expected shape (n, 3)");
@@ -625,6 +760,14 @@ PYBIND11_MODULE(_core, m) {
           py::arg("prior_bins"));
     m.def("groundtruth", &groundtruth_py, py::arg("x"), py::arg("attr"), py::arg("x_model"), py::arg("threshold"),
           py::arg("top_k"), py::arg("ncl"), py::arg("n_threads"));
+    m.def("onehot_codes", &onehot_codes_py, py::arg("x"), py::arg("ncl"), py::arg("n_threads"));
+    m.def("compat_strings", &compat_strings_py, py::arg("codes"), py::arg("seq"), py::arg("begin"),
+          py::arg("end"));
+    m.def("compat_process_map", &compat_process_map_py, py::arg("attr"), py::arg("k"), py::arg("n_threads"));
+    m.def("compat_spherical", &compat_spherical_py, py::arg("s"), py::arg("mask"), py::arg("mask_arr"),
+          py::arg("radius_count"), py::arg("n_threads"));
+    m.def("compat_angle_hist", &compat_angle_hist_py, py::arg("p1"), py::arg("p2"), py::arg("r"),
+          py::arg("box_length"), py::arg("n_bins"));
     m.def("kattr_bins", &kattr_bins_py, py::arg("e"), py::arg("acme"), py::arg("bin_width"), py::arg("n_bins"));
     m.def("pairwise_mean_f32", &pairwise_mean_py<float>, py::arg("a"));
     m.def("pairwise_mean_f64", &pairwise_mean_py<double>, py::arg("a"));
