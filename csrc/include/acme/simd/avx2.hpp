@@ -274,7 +274,7 @@ ACME_AVX2 inline __m256i approx_angle_bin8(__m256 c, float bin_width, float inv_
 
 // Window vectors idx[j .. j + 4) as float32 (x', y', z') = (e2, e3, e1), each
 // point scaled by 2^h, h = ceil(-floor(log2 s) / 2) (exact; as gather_unit8 of
-// simd.hpp, from the exponent bits), so that float32 neither overflows nor
+// avx512.hpp, from the exponent bits), so that float32 neither overflows nor
 // underflows on its way. Also the bits of the points with x' = 0 and of those
 // the exact path must decide (x' = y' = 0; y' != 0 that float32 flushes to 0,
 // whose sign decides phi's branch; or s zero, subnormal or inf).
