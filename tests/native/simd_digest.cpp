@@ -139,7 +139,8 @@ Case make_case(std::uint64_t seed, std::int64_t N, std::int64_t L) {
                 if (kind == 5) v64 *= 0x1p-700;                   // squares underflow
                 k.a64[j] = v64;
                 k.x[j] = (!unknown && c == base) ? 1.0f : 0.0f;
-                k.model[j] = mp[c] / sum;
+                // every third sequence: a background model (rows repeat) outside the motif
+                k.model[j] = (i % 3 == 0 && !in_motif) ? 0.25 : mp[c] / sum;
             }
         }
     }

@@ -11,7 +11,11 @@
 // scalar loop finishes the tail.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <limits>
+#include <utility>
 
 #include "tier.hpp"
 
@@ -24,10 +28,12 @@ namespace acme::core::avx2 {
 // For each 4-bit mask, the lanes it selects moved to the front, in order: as
 // 32-bit lane indices of 64-bit lanes (for _mm256_permutevar8x32_epi32) and as
 // 32-bit lane indices of 4 floats (for _mm_permutevar_ps). Unused slots take lane 0.
+// idx64_high: the same lanes moved to the top (the last popcount(mask) slots), in order.
 struct CompressLUT {
     alignas(32) std::int32_t idx64[16][8];
+    alignas(32) std::int32_t idx64_high[16][8];
     alignas(16) std::int32_t idx32[16][4];
-    constexpr CompressLUT() : idx64{}, idx32{} {
+    constexpr CompressLUT() : idx64{}, idx64_high{}, idx32{} {
         for (int m = 0; m < 16; ++m) {
             int k = 0;
             for (int lane = 0; lane < 4; ++lane)
@@ -36,6 +42,9 @@ struct CompressLUT {
                 const int lane = j < k ? idx32[m][j] : 0;
                 idx64[m][2 * j] = 2 * lane;
                 idx64[m][2 * j + 1] = 2 * lane + 1;
+                const int hi = j >= 4 - k ? idx32[m][j - (4 - k)] : 0;
+                idx64_high[m][2 * j] = 2 * hi;
+                idx64_high[m][2 * j + 1] = 2 * hi + 1;
             }
         }
     }
@@ -180,6 +189,95 @@ ACME_AVX2 inline std::int64_t bracket(const double* src, std::int64_t n, double 
     below = b;
     m = k;
     return n4;
+}
+
+// select_pair of avx512.hpp on 4 lanes: the k-th and (k+1)-th smallest of
+// v[0 .. m) (0 <= k < m; b = a when k + 1 == m), v unmodified, no NaN.
+// Quickselect with vector three-way partitions between the scratch buffers t1
+// and t2 (room for m each): values below the pivot are compressed to the front
+// (4-lane stores at lt), values above it to the back (4-lane stores ending at
+// n - gt, the kept lanes on top); blocks stop 8 values before the end, so
+// that neither store's unused lanes reach the other side's values; the scalar
+// loop does the rest. std::nth_element finishes small (or stubborn) ranges.
+// Order statistics are values, so the answer is std::nth_element's.
+ACME_AVX2 inline void select_pair(const double* v, std::int64_t m, std::int64_t k, double* t1, double* t2,
+                                  double& a, double& b) {
+    const double* src = v;
+    std::int64_t n = m, kk = k;
+    double* bufs[2] = {t1, t2};
+    int wi = 0, rounds = 0;
+    bool found = false;
+    while (n > 32 && rounds++ < 64) {
+        double* dst = bufs[wi];  // src is v or lies in the other buffer
+        double p0 = src[0], p1 = src[n / 2], p2 = src[n - 1];  // pivot: median of three
+        if (p0 > p1) std::swap(p0, p1);
+        if (p1 > p2) std::swap(p1, p2);
+        if (p0 > p1) std::swap(p0, p1);
+        const double piv = p1;
+        const __m256d vp = _mm256_set1_pd(piv);
+        std::int64_t lt = 0, gt = 0;
+        const std::int64_t nv = (n - 4) & ~std::int64_t(3);  // n > 32: the last block starts at <= n - 8
+        std::int64_t j = 0;
+        for (; j < nv; j += 4) {
+            const __m256d x = _mm256_loadu_pd(src + j);
+            const int ml = _mm256_movemask_pd(_mm256_cmp_pd(x, vp, _CMP_LT_OQ));
+            const int mg = _mm256_movemask_pd(_mm256_cmp_pd(x, vp, _CMP_GT_OQ));
+            const __m256i xi = _mm256_castpd_si256(x);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + lt), _mm256_permutevar8x32_epi32(xi, compress_perm(ml)));
+            const __m256i hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompress.idx64_high[mg]));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (n - gt - 4)), _mm256_permutevar8x32_epi32(xi, hi));
+            lt += _mm_popcnt_u32(static_cast<unsigned>(ml));
+            gt += _mm_popcnt_u32(static_cast<unsigned>(mg));
+        }
+        for (; j < n; ++j) {
+            const double x = src[j];
+            if (x < piv) dst[lt++] = x;
+            else if (x > piv) dst[n - ++gt] = x;
+        }
+        const std::int64_t eq = n - lt - gt;
+        if (kk < lt) {
+            src = dst;
+            n = lt;
+        } else if (kk < lt + eq) {
+            a = piv;
+            found = true;
+            break;
+        } else {
+            kk -= lt + eq;
+            src = dst + (n - gt);
+            n = gt;
+        }
+        wi ^= 1;
+    }
+    if (!found) {
+        double* dst = bufs[wi];
+        if (src != dst) std::memmove(dst, src, sizeof(double) * static_cast<size_t>(n));
+        std::nth_element(dst, dst + kk, dst + n);
+        a = dst[kk];
+    }
+    if (k + 1 >= m) {
+        b = a;
+        return;
+    }
+    // b: a again if at least k + 2 values are <= a, else the smallest value above a.
+    const __m256d va = _mm256_set1_pd(a);
+    __m256d mn = _mm256_set1_pd(std::numeric_limits<double>::infinity());
+    std::int64_t le = 0;
+    const std::int64_t m4 = m & ~std::int64_t(3);
+    for (std::int64_t i = 0; i < m4; i += 4) {
+        const __m256d x = _mm256_loadu_pd(v + i);
+        const __m256d ml = _mm256_cmp_pd(x, va, _CMP_LE_OQ);
+        le += _mm_popcnt_u32(static_cast<unsigned>(_mm256_movemask_pd(ml)));
+        mn = _mm256_blendv_pd(_mm256_min_pd(mn, x), mn, ml);
+    }
+    alignas(32) double lanes[4];
+    _mm256_store_pd(lanes, mn);
+    double mins = std::min(std::min(lanes[0], lanes[1]), std::min(lanes[2], lanes[3]));
+    for (std::int64_t i = m4; i < m; ++i) {
+        if (v[i] <= a) ++le;
+        else mins = std::min(mins, v[i]);
+    }
+    b = le >= k + 2 ? a : mins;
 }
 
 // Indices p < n with s[p] > t appended (in order) to idx at k. Returns the values done.
@@ -439,6 +537,92 @@ ACME_AVX2 inline std::int64_t curve_terms(double* tps, double* fps, std::int64_t
     _mm256_store_pd(buf, pp);
     prev_prec = buf[3];
     return m4;
+}
+
+// gt_scores_f32 of avx512.hpp, 8 positions per step: s[l] = attr at the base
+// of x (0 for N); finite becomes false if an attribution value read is inf or
+// nan, prob if a model value is outside [0, 1] (or nan); bit r of changed[l / 8]
+// (bytes written whole) is set where the model's row l + r differs, bit for
+// bit, from the row before (always for l = 0). Returns L rounded down to 8.
+ACME_AVX2 inline std::int64_t gt_scores_f32(const float* a, const double* m, const std::int8_t* codes,
+                                            std::int64_t L, bool ncl, float* s, std::uint8_t* changed,
+                                            bool& finite, bool& prob) {
+    const std::int64_t n8 = L & ~std::int64_t(7);
+    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    __m256 f = _mm256_setzero_ps();        // stays 0 unless an attribution value is inf or nan
+    __m256d ok = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));  // model values in [0, 1] so far
+    for (std::int64_t l = 0; l < n8; l += 8) {
+        if (ncl) {
+            for (int c = 0; c < 4; ++c) {
+                const __m256 v = _mm256_loadu_ps(a + c * L + l);
+                f = _mm256_add_ps(f, _mm256_sub_ps(v, v));
+            }
+            for (int r = 0; r < 8; ++r) {
+                const int c = codes[l + r];
+                s[l + r] = c >= 0 ? a[c * L + l + r] : 0.0f;
+            }
+        } else {
+            for (int q = 0; q < 4; ++q) {
+                const __m256 v = _mm256_loadu_ps(a + 4 * l + 8 * q);
+                f = _mm256_add_ps(f, _mm256_sub_ps(v, v));
+            }
+            for (int r = 0; r < 8; ++r) {
+                const int c = codes[l + r];
+                s[l + r] = c >= 0 ? a[4 * (l + r) + c] : 0.0f;
+            }
+        }
+        unsigned eq = 0;  // bit r: row l + r equals row l + r - 1
+        if (ncl) {
+            unsigned all = 0xFF;
+            for (int c = 0; c < 4; ++c) {
+                const double* p = m + c * L + l;
+                for (int h = 0; h < 2; ++h) {
+                    const __m256d v = _mm256_loadu_pd(p + 4 * h);
+                    ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(v, zero, _CMP_GE_OQ),
+                                                         _mm256_cmp_pd(v, one, _CMP_LE_OQ)));
+                    // rows l - 1 .. l + 2 of this channel; row -1 does not exist: for l = 0 lane 0
+                    // compares p[0] with itself (position 0 is marked changed below anyway)
+                    const __m256d u = (l || h) ? _mm256_loadu_pd(p + 4 * h - 1) : _mm256_permute4x64_pd(v, 0x90);
+                    const unsigned e = static_cast<unsigned>(_mm256_movemask_pd(
+                        _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_castpd_si256(v), _mm256_castpd_si256(u)))));
+                    all &= ~((~e & 0xFu) << (4 * h));
+                }
+            }
+            eq = all;
+        } else {
+            for (int r = 0; r < 8; ++r) {
+                const double* p = m + 4 * (l + r);
+                const __m256d v = _mm256_loadu_pd(p);
+                ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(v, zero, _CMP_GE_OQ),
+                                                     _mm256_cmp_pd(v, one, _CMP_LE_OQ)));
+                if (l + r == 0) continue;
+                const __m256d u = _mm256_loadu_pd(p - 4);
+                const int e = _mm256_movemask_pd(
+                    _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_castpd_si256(v), _mm256_castpd_si256(u))));
+                eq |= static_cast<unsigned>(e == 0xF) << r;
+            }
+        }
+        changed[l >> 3] = static_cast<std::uint8_t>(~eq | (l == 0));
+    }
+    finite = _mm256_movemask_ps(_mm256_cmp_ps(f, _mm256_setzero_ps(), _CMP_EQ_OQ)) == 0xFF;
+    prob = _mm256_movemask_pd(ok) == 0xF;
+    return n8;
+}
+
+// The exclusive prefix sum of 256 counts, in place (the radix sort's bucket
+// starts), 8 counts per step: integer sums, exact in any order.
+ACME_AVX2 inline void exclusive_prefix_256(std::uint32_t* c) {
+    __m256i carry = _mm256_setzero_si256();
+    for (int b = 0; b < 256; b += 8) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + b));
+        __m256i x = _mm256_add_epi32(v, _mm256_slli_si256(v, 4));  // within each 128-bit half
+        x = _mm256_add_epi32(x, _mm256_slli_si256(x, 8));
+        // the low half's total added to the high half
+        const __m256i low_total = _mm256_permute2x128_si256(_mm256_shuffle_epi32(x, 0xFF), x, 0x08);
+        x = _mm256_add_epi32(_mm256_add_epi32(x, low_total), carry);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + b), _mm256_sub_epi32(x, v));
+        carry = _mm256_permutevar8x32_epi32(x, _mm256_set1_epi32(7));
+    }
 }
 
 ACME_AVX2 inline __m128 compress4_ps(__m128 v, int mask) {

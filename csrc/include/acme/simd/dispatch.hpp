@@ -76,14 +76,14 @@ inline constexpr Kernels kAvx2Kernels{
     nullptr,  // load_w3_f32: window3 after load_f32
     avx2::window3,
     avx2::bracket,
-    nullptr,  // select_pair: std::nth_element
+    avx2::select_pair,
     avx2::indices_above,
     avx2::radius_keys,
     avx2::keep_radius,
     avx2::bin_points,
-    nullptr,  // gt_scores_f32
+    avx2::gt_scores_f32,
     avx2::gt_split_f32,
-    nullptr,  // exclusive_prefix_256
+    avx2::exclusive_prefix_256,
     nullptr,  // curve_counts_f32
     avx2::curve_terms,
 };
@@ -118,14 +118,14 @@ inline constexpr Kernels kNeonKernels{
     nullptr,  // load_w3_f32: window3 after load_f32
     neon::window3,
     neon::bracket,
-    nullptr,  // select_pair: std::nth_element
+    neon::select_pair,
     neon::indices_above,
     neon::radius_keys,
     neon::keep_radius,
     neon::bin_points,
-    nullptr,  // gt_scores_f32
+    neon::gt_scores_f32,
     neon::gt_split_f32,
-    nullptr,  // exclusive_prefix_256
+    neon::exclusive_prefix_256,
     nullptr,  // curve_counts_f32
     neon::curve_terms,
 };

@@ -20,7 +20,11 @@
 // store lane by lane, as the scalar loop does.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <limits>
+#include <utility>
 
 #include "tier.hpp"
 
@@ -202,6 +206,85 @@ inline std::int64_t bracket(const double* src, std::int64_t n, double lo, double
     return n2;
 }
 
+// select_pair of avx512.hpp: the k-th and (k+1)-th smallest of v[0 .. m)
+// (0 <= k < m; b = a when k + 1 == m), v unmodified, no NaN. Quickselect with
+// three-way partitions between the scratch buffers t1 and t2 (room for m each):
+// 2-lane compares, branch-free stores (below the pivot to the front, above it
+// to the back; a store to the other side's next slot is overwritten or never
+// read). std::nth_element finishes small (or stubborn) ranges. Order statistics
+// are values, so the answer is std::nth_element's.
+inline void select_pair(const double* v, std::int64_t m, std::int64_t k, double* t1, double* t2, double& a,
+                        double& b) {
+    const double* src = v;
+    std::int64_t n = m, kk = k;
+    double* bufs[2] = {t1, t2};
+    int wi = 0, rounds = 0;
+    bool found = false;
+    while (n > 32 && rounds++ < 64) {
+        double* dst = bufs[wi];  // src is v or lies in the other buffer
+        double p0 = src[0], p1 = src[n / 2], p2 = src[n - 1];  // pivot: median of three
+        if (p0 > p1) std::swap(p0, p1);
+        if (p1 > p2) std::swap(p1, p2);
+        if (p0 > p1) std::swap(p0, p1);
+        const double piv = p1;
+        const float64x2_t vp = vdupq_n_f64(piv);
+        std::int64_t lt = 0, gt = 0;
+        const std::int64_t n2 = n & ~std::int64_t(1);
+        std::int64_t j = 0;
+        for (; j < n2; j += 2) {
+            const float64x2_t x = vld1q_f64(src + j);
+            const uint64x2_t ml = vshrq_n_u64(vcltq_f64(x, vp), 63), mg = vshrq_n_u64(vcgtq_f64(x, vp), 63);
+            const double x0 = vgetq_lane_f64(x, 0), x1 = vgetq_lane_f64(x, 1);
+            // lt + gt <= j: dst[lt] and dst[n - 1 - gt] lie in the free middle [lt, n - gt)
+            dst[lt] = x0;
+            lt += static_cast<std::int64_t>(vgetq_lane_u64(ml, 0));
+            dst[n - 1 - gt] = x0;
+            gt += static_cast<std::int64_t>(vgetq_lane_u64(mg, 0));
+            dst[lt] = x1;
+            lt += static_cast<std::int64_t>(vgetq_lane_u64(ml, 1));
+            dst[n - 1 - gt] = x1;
+            gt += static_cast<std::int64_t>(vgetq_lane_u64(mg, 1));
+        }
+        for (; j < n; ++j) {
+            const double x = src[j];
+            if (x < piv) dst[lt++] = x;
+            else if (x > piv) dst[n - ++gt] = x;
+        }
+        const std::int64_t eq = n - lt - gt;
+        if (kk < lt) {
+            src = dst;
+            n = lt;
+        } else if (kk < lt + eq) {
+            a = piv;
+            found = true;
+            break;
+        } else {
+            kk -= lt + eq;
+            src = dst + (n - gt);
+            n = gt;
+        }
+        wi ^= 1;
+    }
+    if (!found) {
+        double* dst = bufs[wi];
+        if (src != dst) std::memmove(dst, src, sizeof(double) * static_cast<size_t>(n));
+        std::nth_element(dst, dst + kk, dst + n);
+        a = dst[kk];
+    }
+    if (k + 1 >= m) {
+        b = a;
+        return;
+    }
+    // b: a again if at least k + 2 values are <= a, else the smallest value above a.
+    std::int64_t le = 0;
+    double mins = std::numeric_limits<double>::infinity();
+    for (std::int64_t i = 0; i < m; ++i) {
+        if (v[i] <= a) ++le;
+        else mins = std::min(mins, v[i]);
+    }
+    b = le >= k + 2 ? a : mins;
+}
+
 // Indices p < n with s[p] > t appended (in order) to idx at k. Returns the values done.
 inline std::int64_t indices_above(const double* s, std::int64_t n, double t, std::int64_t* idx, std::int64_t& k) {
     const std::int64_t n2 = n & ~std::int64_t(1);
@@ -363,6 +446,68 @@ inline std::int64_t bin_points(const double* e1, const double* e2, const double*
         vst1q_s64(bins + j + 2, vmovl_high_s32(bin));
     }
     return n4;
+}
+
+// gt_scores_f32 of avx512.hpp, 4 positions per step: s[l] = attr at the base
+// of x (0 for N); finite becomes false if an attribution value read is inf or
+// nan, prob if a model value is outside [0, 1] (or nan); bit r of changed[l / 8]
+// (bytes written whole, two steps per byte) is set where the model's row l + r
+// differs, bit for bit, from the row before (always for l = 0). Returns L
+// rounded down to 8.
+inline std::int64_t gt_scores_f32(const float* a, const double* m, const std::int8_t* codes, std::int64_t L,
+                                  bool ncl, float* s, std::uint8_t* changed, bool& finite, bool& prob) {
+    const std::int64_t n8 = L & ~std::int64_t(7);
+    const float64x2_t zero = vdupq_n_f64(0.0), one = vdupq_n_f64(1.0);
+    float32x4_t f = vdupq_n_f32(0.0f);       // stays 0 unless an attribution value is inf or nan
+    uint64x2_t ok = vdupq_n_u64(~0ull);      // model values in [0, 1] so far
+    for (std::int64_t l = 0; l < n8; l += 8) {
+        for (int q = 0; q < 8; q += 4) {  // attribution values of rows l .. l + 7
+            float32x4_t ch[4];
+            f32_read(a, L, l + q, ncl, ch[0], ch[1], ch[2], ch[3]);
+            for (int c = 0; c < 4; ++c) f = vaddq_f32(f, vsubq_f32(ch[c], ch[c]));
+        }
+        for (int r = 0; r < 8; ++r) {
+            const int c = codes[l + r];
+            s[l + r] = c >= 0 ? (ncl ? a[c * L + l + r] : a[4 * (l + r) + c]) : 0.0f;
+        }
+        unsigned eq = 0;  // bit r: row l + r equals row l + r - 1
+        for (int r = 0; r < 8; ++r) {
+            const std::int64_t p = l + r;
+            uint64x2_t same = vdupq_n_u64(~0ull);
+            for (int h = 0; h < 4; h += 2) {
+                float64x2_t v;
+                if (ncl)
+                    v = vsetq_lane_f64(m[(h + 1) * L + p], vdupq_n_f64(m[h * L + p]), 1);
+                else
+                    v = vld1q_f64(m + 4 * p + h);
+                ok = vandq_u64(ok, vandq_u64(vcgeq_f64(v, zero), vcleq_f64(v, one)));
+                if (p == 0) continue;
+                const float64x2_t u = ncl ? vsetq_lane_f64(m[(h + 1) * L + p - 1], vdupq_n_f64(m[h * L + p - 1]), 1)
+                                          : vld1q_f64(m + 4 * (p - 1) + h);
+                same = vandq_u64(same, vceqq_u64(vreinterpretq_u64_f64(v), vreinterpretq_u64_f64(u)));
+            }
+            if (p > 0) eq |= static_cast<unsigned>((vgetq_lane_u64(same, 0) & vgetq_lane_u64(same, 1)) != 0) << r;
+        }
+        changed[l >> 3] = static_cast<std::uint8_t>(~eq | (l == 0));
+    }
+    finite = vminvq_u32(vceqq_f32(f, vdupq_n_f32(0.0f))) != 0;
+    prob = (vgetq_lane_u64(ok, 0) & vgetq_lane_u64(ok, 1)) != 0;
+    return n8;
+}
+
+// The exclusive prefix sum of 256 counts, in place (the radix sort's bucket
+// starts), 4 counts per step: integer sums, exact in any order.
+inline void exclusive_prefix_256(std::uint32_t* c) {
+    const uint32x4_t z = vdupq_n_u32(0);
+    uint32x4_t carry = z;
+    for (int b = 0; b < 256; b += 4) {
+        const uint32x4_t v = vld1q_u32(c + b);
+        uint32x4_t x = vaddq_u32(v, vextq_u32(z, v, 3));  // v[i] + v[i - 1]
+        x = vaddq_u32(x, vextq_u32(z, x, 2));
+        x = vaddq_u32(x, carry);
+        vst1q_u32(c + b, vsubq_u32(x, v));
+        carry = vdupq_laneq_u32(x, 3);
+    }
 }
 
 // gt_split_f32 of avx512.hpp, 4 positions per step: as the scalar loop of
