@@ -12,7 +12,19 @@ from _compat_numpy import (
     ref_spherical_coordinates_process_2_trad,
 )
 
+import acme_fast as af
+from acme_fast import _core
 from acme_fast import compat as C
+
+TIERS = list(_core.simd_levels())
+
+
+def _on_every_tier(f):
+    """f() on every SIMD tier this CPU has (the C++ passes have vector builds); restores the best."""
+    try:
+        return [(af.set_simd_level(t), f())[1] for t in TIERS]
+    finally:
+        af.set_simd_level(None)
 
 
 def _maps(seed, N, L, dtype, kind):
@@ -43,7 +55,9 @@ KINDS = ["motif", "ties", "zeros", "huge", "const"]
 @pytest.mark.parametrize("N,L,k", [(3, 50, 3), (2, 7, 1), (4, 129, 5), (1, 3, 3), (5, 300, 2), (2, 1000, 7)])
 def test_process_attribution_map_same_bits(kind, dtype, N, L, k):
     a = _maps(N * L + k, N, L, dtype, kind)
-    np.testing.assert_array_equal(C.process_attribution_map(a, k), ref_process_attribution_map(a, k))
+    ref = ref_process_attribution_map(a, k)
+    for got in _on_every_tier(lambda: C.process_attribution_map(a, k)):
+        np.testing.assert_array_equal(got, ref)
 
 
 def test_process_attribution_map_errors():
@@ -76,12 +90,18 @@ def test_spherical_same_bits(kind, cutoff, mask):
     rng = np.random.default_rng(11)
     maps = [C.process_attribution_map(_maps(s, N, L, np.float64, kind), 3) for s in (1, 2)]
     maps.append(rng.standard_normal((N, L, 3)).astype(np.float32))  # any map, any dtype
+    odd = rng.standard_normal((N, L, 3))
+    odd[0, :5] = np.nan
+    odd[1, 3] = [np.inf, 1.0, -np.inf]
+    odd[2, 7] = [1e200, -1e200, 3.0]  # squares overflow: r = inf -> max
+    odd[3, 9] = [1e-200, 0.0, -0.0]
+    maps.append(odd)
     x = np.zeros((N, L, 4), np.float32)
     m = {"one": 1, "half": 0.5, "array": rng.uniform(0, 2, (N, L)), "bool": rng.uniform(size=(N, L)) > 0.3,
          "row": np.arange(L) % 3}[mask]
-    got = C.spherical_coordinates_process_2_trad(maps, x, m, cutoff)
     ref = ref_spherical_coordinates_process_2_trad(maps, x, m, cutoff)
-    _same_lists(got, ref)
+    for got in _on_every_tier(lambda: C.spherical_coordinates_process_2_trad(maps, x, m, cutoff)):
+        _same_lists(got, ref)
 
 
 def test_spherical_axes_and_signs():

@@ -21,108 +21,134 @@ namespace acme::core {
 // norm, forward wrap-around window sum of k terms, published projection.
 // a: (N, L, 4) NLC; out: (N, L, 3) float64. Returns the flat index of the first
 // non-finite input value, or -1.
+// Per-thread scratch of compat_process_map: the four channels, their window sums,
+// the three coordinates and the norms, one array each (structure of arrays: every
+// loop of compat_process_seq is a plain loop the compiler vectorises, with the
+// numpy code's operations per value).
+struct ProcessScratch {
+    std::vector<double> buf;
+    double *ch[4], *w[4], *e[3], *nrm;
+    void resize(i64 L) {
+        buf.resize(static_cast<size_t>(12 * L));
+        double* b = buf.data();
+        for (int c = 0; c < 4; ++c) ch[c] = b + c * L;
+        for (int c = 0; c < 4; ++c) w[c] = b + (4 + c) * L;
+        for (int c = 0; c < 3; ++c) e[c] = b + (8 + c) * L;
+        nrm = b + 11 * L;
+    }
+};
+
+// One sequence ai (L, 4) of process_attribution_map into o (L, 3). Returns the
+// index in ai of its first non-finite value, or -1 (o is then not written).
+// Always inlined into its callers, so that the AVX2 caller below compiles the
+// same operations with 4-lane vectors (no FMA: the same bits).
+template <class TA>
+__attribute__((always_inline)) inline i64 compat_process_seq(const TA* __restrict__ ai, i64 L, int k,
+                                                             ProcessScratch& sc, double* __restrict__ o) {
+    // the published constants, as numpy evaluates them (Python floats)
+    const double c1 = 1.0 / std::sqrt(2.0), c2 = std::sqrt(2.0 / 3.0), c3 = std::sqrt(3.0 / 4.0);
+    const double half = 1.0 / 2.0, third = 1.0 / 3.0;
+    double* __restrict__ x = sc.ch[0];
+    double* __restrict__ y = sc.ch[1];
+    double* __restrict__ z = sc.ch[2];
+    double* __restrict__ t = sc.ch[3];
+    double* __restrict__ nrm = sc.nrm;
+    double amax = 0.0, fin = 0.0;  // fin stays 0 unless a value is inf or nan
+    for (i64 l = 0; l < L; ++l) {
+        x[l] = static_cast<double>(ai[4 * l]);
+        y[l] = static_cast<double>(ai[4 * l + 1]);
+        z[l] = static_cast<double>(ai[4 * l + 2]);
+        t[l] = static_cast<double>(ai[4 * l + 3]);
+        fin += ((x[l] - x[l]) + (y[l] - y[l])) + ((z[l] - z[l]) + (t[l] - t[l]));
+        amax = std::max(amax, std::max(std::max(std::fabs(x[l]), std::fabs(y[l])),
+                                       std::max(std::fabs(z[l]), std::fabs(t[l]))));
+    }
+    if (fin != 0.0) {  // the first non-finite value, in (position, channel) order
+        for (i64 j = 0; j < 4 * L; ++j)
+            if (!std::isfinite(static_cast<double>(ai[j]))) return j;
+    }
+    // squares would over- or underflow: scale by a power of two first (exact)
+    if (amax > 0 && (amax > 0x1p+400 || amax < 0x1p-400)) {
+        int ex;
+        std::frexp(amax, &ex);
+        for (int c = 0; c < 4; ++c)
+            for (i64 l = 0; l < L; ++l) sc.ch[c][l] = std::ldexp(sc.ch[c][l], -ex);
+    }
+    for (i64 l = 0; l < L; ++l) {
+        const double mu = (((x[l] + y[l]) + z[l]) + t[l]) / 4;
+        x[l] -= mu;
+        y[l] -= mu;
+        z[l] -= mu;
+        t[l] -= mu;
+        nrm[l] = std::sqrt(((x[l] * x[l] + y[l] * y[l]) + z[l] * z[l]) + t[l] * t[l]);
+    }
+    const double total = pairwise_sum(nrm, L);  // np.sum(norm, axis=-1)
+    for (int c = 0; c < 4; ++c) {
+        double* __restrict__ g = sc.ch[c];
+        double* __restrict__ w = sc.w[c];
+        for (i64 l = 0; l < L; ++l) g[l] /= total;  // 0 / 0 = nan, as published
+        // forward wrap-around window sum, left to right: w[l] = g[l] + g[l+1] + ...
+        for (i64 l = 0; l < L; ++l) w[l] = g[l];
+        for (int s = 1; s < k; ++s) {
+            for (i64 l = 0; l < L - s; ++l) w[l] += g[l + s];
+            for (i64 l = L - s; l < L; ++l) w[l] += g[l + s - L];
+        }
+    }
+    const double* __restrict__ w0 = sc.w[0];
+    const double* __restrict__ w1 = sc.w[1];
+    const double* __restrict__ w2 = sc.w[2];
+    const double* __restrict__ w3 = sc.w[3];
+    double* __restrict__ e1 = sc.e[0];
+    double* __restrict__ e2 = sc.e[1];
+    double* __restrict__ e3 = sc.e[2];
+    for (i64 l = 0; l < L; ++l) {
+        e1[l] = c1 * (-w0[l] + w1[l]);
+        e2[l] = c2 * (-half * w0[l] - half * w1[l]);
+        e3[l] = c3 * (((-third * w0[l] - third * w1[l]) - third * w2[l]) + w3[l]);
+    }
+    for (i64 l = 0; l < L; ++l) {
+        o[3 * l] = e1[l];
+        o[3 * l + 1] = e2[l];
+        o[3 * l + 2] = e3[l];
+    }
+    return -1;
+}
+
+template <class TA>
+i64 compat_process_seq_default(const TA* ai, i64 L, int k, ProcessScratch& sc, double* o) {
+    return compat_process_seq(ai, L, k, sc, o);
+}
+
+#if ACME_X86_SIMD
+template <class TA>
+__attribute__((target("avx2"))) i64 compat_process_seq_avx2(const TA* ai, i64 L, int k, ProcessScratch& sc,
+                                                              double* o) {
+    return compat_process_seq(ai, L, k, sc, o);
+}
+#endif
+
+// process_attribution_map: gauge correction, division by the sequence's total
+// norm, forward wrap-around window sum of k terms, published projection.
+// a: (N, L, 4) NLC; out: (N, L, 3) float64. Returns the flat index of the first
+// non-finite input value, or -1. The x86-64 vector tiers run the AVX2 build of
+// the same code (the same bits: tests/test_compat_passes.py).
 template <class TA>
 i64 compat_process_map(const TA* a, i64 N, i64 L, int k, int n_threads, double* out) {
     std::atomic<i64> first_bad{std::numeric_limits<i64>::max()};
     const int nt = resolve_threads(n_threads, N);
-    // per thread: the four channels, their window sums and the three coordinates, one
-    // array each (structure of arrays: every loop below is a plain loop the compiler
-    // vectorises, with the numpy code's operations per value)
-    struct Scratch {
-        std::vector<double> buf;
-        double* ch[4];
-        double* w[4];
-        double* e[3];
-        double* nrm;
-    };
-    std::vector<Scratch> scratch(static_cast<size_t>(nt));
-    // the published constants, as numpy evaluates them (Python floats)
-    const double c1 = 1.0 / std::sqrt(2.0), c2 = std::sqrt(2.0 / 3.0), c3 = std::sqrt(3.0 / 4.0);
-    const double half = 1.0 / 2.0, third = 1.0 / 3.0;
+    std::vector<ProcessScratch> scratch(static_cast<size_t>(nt));
+    auto seq = &compat_process_seq_default<TA>;
+#if ACME_X86_SIMD
+    if (simd_tier() == kAvx2 || simd_tier() == kAvx512) seq = &compat_process_seq_avx2<TA>;
+#endif
     parallel_for(
-        nt, N, 4,
-        [&](int tid) {
-            Scratch& sc = scratch[tid];
-            sc.buf.resize(static_cast<size_t>(12 * L));
-            double* b = sc.buf.data();
-            for (int c = 0; c < 4; ++c) sc.ch[c] = b + c * L;
-            for (int c = 0; c < 4; ++c) sc.w[c] = b + (4 + c) * L;
-            for (int c = 0; c < 3; ++c) sc.e[c] = b + (8 + c) * L;
-            sc.nrm = b + 11 * L;
-        },
+        nt, N, 4, [&](int tid) { scratch[tid].resize(L); },
         [&](int tid, i64 i) {
-            Scratch& sc = scratch[tid];
-            const TA* __restrict__ ai = a + i * L * 4;
-            double* __restrict__ x = sc.ch[0];
-            double* __restrict__ y = sc.ch[1];
-            double* __restrict__ z = sc.ch[2];
-            double* __restrict__ t = sc.ch[3];
-            double* __restrict__ nrm = sc.nrm;
-            double amax = 0.0, fin = 0.0;  // fin stays 0 unless a value is inf or nan
-            for (i64 l = 0; l < L; ++l) {
-                x[l] = static_cast<double>(ai[4 * l]);
-                y[l] = static_cast<double>(ai[4 * l + 1]);
-                z[l] = static_cast<double>(ai[4 * l + 2]);
-                t[l] = static_cast<double>(ai[4 * l + 3]);
-                fin += ((x[l] - x[l]) + (y[l] - y[l])) + ((z[l] - z[l]) + (t[l] - t[l]));
-                amax = std::max(amax, std::max(std::max(std::fabs(x[l]), std::fabs(y[l])),
-                                               std::max(std::fabs(z[l]), std::fabs(t[l]))));
-            }
-            if (fin != 0.0) {  // the first non-finite value, in (position, channel) order
-                for (i64 j = 0; j < 4 * L; ++j)
-                    if (!std::isfinite(static_cast<double>(ai[j]))) {
-                        i64 cur = first_bad.load();
-                        const i64 idx = i * L * 4 + j;
-                        while (idx < cur && !first_bad.compare_exchange_weak(cur, idx)) {
-                        }
-                        break;
-                    }
-                return;
-            }
-            // squares would over- or underflow: scale by a power of two first (exact)
-            if (amax > 0 && (amax > 0x1p+400 || amax < 0x1p-400)) {
-                int ex;
-                std::frexp(amax, &ex);
-                for (int c = 0; c < 4; ++c)
-                    for (i64 l = 0; l < L; ++l) sc.ch[c][l] = std::ldexp(sc.ch[c][l], -ex);
-            }
-            for (i64 l = 0; l < L; ++l) {
-                const double mu = (((x[l] + y[l]) + z[l]) + t[l]) / 4;
-                x[l] -= mu;
-                y[l] -= mu;
-                z[l] -= mu;
-                t[l] -= mu;
-                nrm[l] = std::sqrt(((x[l] * x[l] + y[l] * y[l]) + z[l] * z[l]) + t[l] * t[l]);
-            }
-            const double total = pairwise_sum(nrm, L);  // np.sum(norm, axis=-1)
-            for (int c = 0; c < 4; ++c) {
-                double* __restrict__ g = sc.ch[c];
-                double* __restrict__ w = sc.w[c];
-                for (i64 l = 0; l < L; ++l) g[l] /= total;  // 0 / 0 = nan, as published
-                // forward wrap-around window sum, left to right: w[l] = g[l] + g[l+1] + ...
-                for (i64 l = 0; l < L; ++l) w[l] = g[l];
-                for (int s = 1; s < k; ++s) {
-                    for (i64 l = 0; l < L - s; ++l) w[l] += g[l + s];
-                    for (i64 l = L - s; l < L; ++l) w[l] += g[l + s - L];
-                }
-            }
-            const double* __restrict__ w0 = sc.w[0];
-            const double* __restrict__ w1 = sc.w[1];
-            const double* __restrict__ w2 = sc.w[2];
-            const double* __restrict__ w3 = sc.w[3];
-            double* __restrict__ e1 = sc.e[0];
-            double* __restrict__ e2 = sc.e[1];
-            double* __restrict__ e3 = sc.e[2];
-            for (i64 l = 0; l < L; ++l) {
-                e1[l] = c1 * (-w0[l] + w1[l]);
-                e2[l] = c2 * (-half * w0[l] - half * w1[l]);
-                e3[l] = c3 * (((-third * w0[l] - third * w1[l]) - third * w2[l]) + w3[l]);
-            }
-            double* __restrict__ o = out + i * L * 3;
-            for (i64 l = 0; l < L; ++l) {
-                o[3 * l] = e1[l];
-                o[3 * l + 1] = e2[l];
-                o[3 * l + 2] = e3[l];
+            const i64 j = seq(a + i * L * 4, L, k, scratch[tid], out + i * L * 3);
+            if (j < 0) return;
+            i64 cur = first_bad.load();
+            const i64 idx = i * L * 4 + j;
+            while (idx < cur && !first_bad.compare_exchange_weak(cur, idx)) {
             }
         });
     const i64 b = first_bad.load();
@@ -182,6 +208,35 @@ inline double kth_smallest(const double* v, i64 n, i64 k) {
     return order_pair_ranks(v, n, k, k, 0.0, buf.get()).a;
 }
 
+// Pass 1 of SphericalPass over points [p0, p1): the radius r and the norm mr of
+// the masked, nan_to_num'd coordinates. Always inlined into its callers (the AVX2
+// one compiles the same operations with 4-lane vectors: the same bits).
+__attribute__((always_inline)) inline void spherical_radii(const double* __restrict__ s, i64 p0, i64 p1,
+                                                           double mask, const double* __restrict__ mask_arr,
+                                                           double* __restrict__ r, double* __restrict__ mr) {
+    const double big = std::numeric_limits<double>::max();
+    auto num = [big](double v) { return v != v ? 0.0 : (v > big ? big : (v < -big ? -big : v)); };  // nan_to_num
+    for (i64 p = p0; p < p1; ++p) {
+        const double c0 = s[3 * p], c1 = s[3 * p + 1], c2 = s[3 * p + 2];
+        r[p] = num(std::sqrt((c0 * c0 + c1 * c1) + c2 * c2));
+        const double mk = mask_arr ? mask_arr[p] : mask;
+        const double x = num(c0 * mk), y = num(c1 * mk), z = num(c2 * mk);
+        mr[p] = std::sqrt((x * x + y * y) + z * z);
+    }
+}
+
+inline void spherical_radii_default(const double* s, i64 p0, i64 p1, double mask, const double* mask_arr, double* r,
+                                    double* mr) {
+    spherical_radii(s, p0, p1, mask, mask_arr, r, mr);
+}
+
+#if ACME_X86_SIMD
+__attribute__((target("avx2"))) inline void spherical_radii_avx2(const double* s, i64 p0, i64 p1, double mask,
+                                                                   const double* mask_arr, double* r, double* mr) {
+    spherical_radii(s, p0, p1, mask, mask_arr, r, mr);
+}
+#endif
+
 // spherical_coordinates_process_2_trad for one map (N, L, 3) of float64 with
 // mask m (a scalar, or one value per position when mask_arr is given), in two
 // steps so that the caller can allocate the outputs between them:
@@ -199,14 +254,12 @@ public:
 
     i64 select(i64 radius_count) {
         const i64 L = L_, size = N_ * L_;
+        auto radii = &spherical_radii_default;
+#if ACME_X86_SIMD
+        if (simd_tier() == kAvx2 || simd_tier() == kAvx512) radii = &spherical_radii_avx2;
+#endif
         parallel_for(nt_, N_, 16, [](int) {}, [&](int, i64 i) {
-            for (i64 p = i * L; p < (i + 1) * L; ++p) {
-                const double c0 = s_[3 * p], c1 = s_[3 * p + 1], c2 = s_[3 * p + 2];
-                r_[p] = nan_to_num(std::sqrt((c0 * c0 + c1 * c1) + c2 * c2));
-                double x, y, z;
-                masked(p, x, y, z);
-                mr_[p] = std::sqrt((x * x + y * y) + z * z);
-            }
+            radii(s_, i * L, (i + 1) * L, mask_, mask_arr_, r_.get(), mr_.get());
         });
         if (radius_count == 0) {
             cutoff_ = std::numeric_limits<double>::infinity();
