@@ -73,7 +73,7 @@ inline constexpr Kernels kAvx2Kernels{
     avx2::norms2_f32,
     avx2::codes_f32,
     avx2::load_f32,
-    nullptr,  // load_w3_f32: window3 after load_f32
+    avx2::load_w3_f32,
     avx2::window3,
     avx2::bracket,
     avx2::select_pair,
