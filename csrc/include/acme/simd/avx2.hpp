@@ -572,6 +572,48 @@ ACME_AVX2 inline std::int64_t codes_f32(const float* x, std::int64_t L, bool ncl
     return L8;
 }
 
+// Non-negative 64-bit integers below 2^52 to double, exactly (AVX2 has no such
+// conversion): the bits of 2^52 + x, minus 2^52.
+ACME_AVX2 inline __m256d small_u64_to_pd(__m256i x) {
+    const __m256d magic = _mm256_set1_pd(0x1p52);
+    return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(x, _mm256_castpd_si256(magic))), magic);
+}
+
+// curve_counts_f32 of avx512.hpp, 4 items per step: the threshold pass of the
+// curve walk over sorted items v[0 .. n) (KeyLabel<uint32_t> as uint64: key
+// low, label high), for j < (n - 1) rounded down to 4: at the end of each run of
+// equal keys, the cumulative positives and negatives go to tps[m], fps[m]
+// (++m). tp gets the positives among the items done; returns how many were
+// done. Counts are integers (exact as doubles below 2^52).
+ACME_AVX2 inline std::int64_t curve_counts_f32(const std::uint64_t* v, std::int64_t n, double* tps, double* fps,
+                                               std::int64_t& m, std::int64_t& tp) {
+    const std::int64_t n4 = n > 0 ? (n - 1) & ~std::int64_t(3) : 0;
+    const __m256i lo = _mm256_set1_epi64x(0xFFFFFFFF), zero = _mm256_setzero_si256();
+    const __m256i lane1 = _mm256_setr_epi64x(1, 2, 3, 4);
+    __m256i carry = zero;
+    std::int64_t k = m;
+    for (std::int64_t j = 0; j < n4; j += 4) {
+        const __m256i it = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + j));
+        const __m256i nx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + j + 1));  // j + 4 < n
+        __m256i x = _mm256_srli_epi64(it, 32);  // labels
+        x = _mm256_add_epi64(x, _mm256_blend_epi32(_mm256_permute4x64_epi64(x, 0x90), zero, 0x03));  // + x[i-1]
+        x = _mm256_add_epi64(x, _mm256_permute2x128_si256(x, x, 0x08));                              // + x[i-2]
+        const __m256i tpv = _mm256_add_epi64(carry, x);
+        const __m256i fpv = _mm256_sub_epi64(_mm256_add_epi64(_mm256_set1_epi64x(j), lane1), tpv);
+        const int same = _mm256_movemask_pd(
+            _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(it, lo), _mm256_and_si256(nx, lo))));
+        const int last = ~same & 0xF;
+        const __m256i perm = compress_perm(last);
+        _mm256_storeu_pd(tps + k, small_u64_to_pd(_mm256_permutevar8x32_epi32(tpv, perm)));  // k <= j
+        _mm256_storeu_pd(fps + k, small_u64_to_pd(_mm256_permutevar8x32_epi32(fpv, perm)));
+        k += _mm_popcnt_u32(static_cast<unsigned>(last));
+        carry = _mm256_permute4x64_epi64(tpv, 0xFF);
+    }
+    m = k;
+    tp = _mm256_extract_epi64(carry, 0);
+    return n4;
+}
+
 // Lanes prev[3], cur[0], cur[1], cur[2].
 ACME_AVX2 inline __m256d shift_in(__m256d cur, __m256d prev) {
     const __m256d r = _mm256_permute4x64_pd(cur, 0x90);                  // cur[0], cur[0], cur[1], cur[2]

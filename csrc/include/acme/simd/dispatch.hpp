@@ -7,8 +7,9 @@
 // every floating-point operation and is the scalar tier: a vector kernel does
 // a prefix of the input exactly as that loop would (same IEEE operations per
 // value, no FMA, fixed lane counts and combine trees) and returns its length;
-// the scalar loop does the rest. An empty entry (nullptr) means the scalar
-// code does all of it for that tier. So every tier gives the same bits.
+// the scalar loop does the rest. The scalar table's entries are empty (nullptr):
+// the scalar code does all of it. So every tier gives the same bits, and every
+// vector tier has every kernel.
 //
 // The table in use is chosen once, on first use (at import of the Python
 // module), from the CPU's features; set_tier() switches to another tier the
@@ -84,7 +85,7 @@ inline constexpr Kernels kAvx2Kernels{
     avx2::gt_scores_f32,
     avx2::gt_split_f32,
     avx2::exclusive_prefix_256,
-    nullptr,  // curve_counts_f32
+    avx2::curve_counts_f32,
     avx2::curve_terms,
 };
 
@@ -115,7 +116,7 @@ inline constexpr Kernels kNeonKernels{
     neon::norms2_f32,
     neon::codes_f32,
     neon::load_f32,
-    nullptr,  // load_w3_f32: window3 after load_f32
+    neon::load_w3_f32,
     neon::window3,
     neon::bracket,
     neon::select_pair,
@@ -126,7 +127,7 @@ inline constexpr Kernels kNeonKernels{
     neon::gt_scores_f32,
     neon::gt_split_f32,
     neon::exclusive_prefix_256,
-    nullptr,  // curve_counts_f32
+    neon::curve_counts_f32,
     neon::curve_terms,
 };
 #endif

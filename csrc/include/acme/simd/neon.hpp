@@ -167,6 +167,64 @@ inline std::int64_t load_f32(const float* a, std::int64_t L, bool ncl, bool acme
     return L8;
 }
 
+// load_w3_f32 of avx512.hpp: load_f32 fused with the window-3 sums, without a
+// round trip through memory, 8 positions per step (four blocks of 2, the norm
+// accumulator's 8 lanes): windows p = 0 .. pw (pw = L8 - 8) go straight to
+// o1, o2, o3 and os; E is stored only for the first and the last 8 positions
+// (the wrap-around windows and the scalar tail need those). Returns the
+// positions done (L8); 0 when L < 16.
+inline std::int64_t load_w3_f32(const float* a, std::int64_t L, bool ncl, bool acme, double* E1, double* E2,
+                                double* E3, double* o1, double* o2, double* o3, double* os, double* acc,
+                                std::int64_t& pw) {
+    const std::int64_t L8 = L & ~std::int64_t(7);
+    pw = 0;
+    if (L8 < 16) return 0;
+    float64x2_t acc2[4] = {vld1q_f64(acc), vld1q_f64(acc + 2), vld1q_f64(acc + 4), vld1q_f64(acc + 6)};
+    F64x2Block prev[4], cur[4];
+    auto blocks = [&](std::int64_t l, F64x2Block* b) {  // positions l .. l + 7, and their norms summed
+        for (int q = 0; q < 2; ++q) {
+            float32x4_t x, y, z, w;
+            f32_read(a, L, l + 4 * q, ncl, x, y, z, w);
+            b[2 * q] = f64_block(lo64(x), lo64(y), lo64(z), lo64(w), acme);
+            b[2 * q + 1] = f64_block(hi64(x), hi64(y), hi64(z), hi64(w), acme);
+        }
+        for (int q = 0; q < 4; ++q) acc2[q] = vaddq_f64(acc2[q], b[q].nrm);
+    };
+    auto store_e = [&](std::int64_t l, const F64x2Block* b) {
+        for (int q = 0; q < 4; ++q) {
+            vst1q_f64(E1 + l + 2 * q, b[q].e1);
+            vst1q_f64(E2 + l + 2 * q, b[q].e2);
+            vst1q_f64(E3 + l + 2 * q, b[q].e3);
+        }
+    };
+    // windows p, p + 1 from the blocks of positions p, p + 1 (u), p + 2, p + 3 (v):
+    // (E[p] + E[p + 1]) + E[p + 2], and the squared norm (s1 s1 + s2 s2) + s3 s3
+    auto windows2 = [&](std::int64_t p, const F64x2Block& u, const F64x2Block& v) {
+        const float64x2_t s1 = vaddq_f64(vaddq_f64(u.e1, vextq_f64(u.e1, v.e1, 1)), v.e1);
+        const float64x2_t s2 = vaddq_f64(vaddq_f64(u.e2, vextq_f64(u.e2, v.e2, 1)), v.e2);
+        const float64x2_t s3 = vaddq_f64(vaddq_f64(u.e3, vextq_f64(u.e3, v.e3, 1)), v.e3);
+        vst1q_f64(o1 + p, s1);
+        vst1q_f64(o2 + p, s2);
+        vst1q_f64(o3 + p, s3);
+        const float64x2_t q = vaddq_f64(vmulq_f64(s1, s1), vmulq_f64(s2, s2));
+        vst1q_f64(os + p, vaddq_f64(q, vmulq_f64(s3, s3)));
+    };
+    blocks(0, prev);
+    store_e(0, prev);
+    for (std::int64_t l = 8; l < L8; l += 8) {
+        blocks(l, cur);
+        windows2(l - 8, prev[0], prev[1]);
+        windows2(l - 6, prev[1], prev[2]);
+        windows2(l - 4, prev[2], prev[3]);
+        windows2(l - 2, prev[3], cur[0]);
+        for (int q = 0; q < 4; ++q) prev[q] = cur[q];
+    }
+    store_e(L8 - 8, prev);
+    for (int q = 0; q < 4; ++q) vst1q_f64(acc + 2 * q, acc2[q]);
+    pw = L8 - 8;
+    return L8;
+}
+
 // Window-3 sums of SeqPoints::load (points p = 0 .. n), 2 points per step.
 inline std::int64_t window3(const double* E1, const double* E2, const double* E3, std::int64_t n, double* o1,
                             double* o2, double* o3, double* os) {
@@ -339,6 +397,9 @@ inline std::int64_t keep_radius(const double* s, std::int64_t* idx, std::int64_t
 
 // The x86 instructions' min/max (maxps: a > b ? a : b; minps: a < b ? a : b),
 // which the x86 tiers use: the same lanes for NaN and signed zeros.
+// Bitwise not of 64-bit lanes.
+inline uint64x2_t vmvnq_u8_u64(uint64x2_t x) { return vreinterpretq_u64_u8(vmvnq_u8(vreinterpretq_u8_u64(x))); }
+
 inline float32x4_t max_x86(float32x4_t a, float32x4_t b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
 inline float32x4_t min_x86(float32x4_t a, float32x4_t b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
 
@@ -550,6 +611,35 @@ inline std::int64_t gt_split_f32(const double* info, const float* s, std::int64_
     n_sig = ns;
     n_noise = nn;
     return n4;
+}
+
+// curve_counts_f32 of avx512.hpp, 2 items per step: the threshold pass of the
+// curve walk over sorted items v[0 .. n) (KeyLabel<uint32_t> as uint64: key low,
+// label high), for j < (n - 1) rounded down to 2: at the end of each run of
+// equal keys, the cumulative positives and negatives go to tps[m], fps[m] (++m).
+// tp gets the positives among the items done; returns how many were done.
+inline std::int64_t curve_counts_f32(const std::uint64_t* v, std::int64_t n, double* tps, double* fps,
+                                     std::int64_t& m, std::int64_t& tp) {
+    const std::int64_t n2 = n > 0 ? (n - 1) & ~std::int64_t(1) : 0;
+    const uint64x2_t lo = vdupq_n_u64(0xFFFFFFFFull);
+    std::int64_t k = m, t = 0;
+    for (std::int64_t j = 0; j < n2; j += 2) {
+        const uint64x2_t it = vld1q_u64(v + j), nx = vld1q_u64(v + j + 1);  // j + 2 < n
+        const uint64x2_t lab = vshrq_n_u64(it, 32);
+        const uint64x2_t last = vshrq_n_u64(vmvnq_u8_u64(vceqq_u64(vandq_u64(it, lo), vandq_u64(nx, lo))), 63);
+        const std::int64_t t0 = t + static_cast<std::int64_t>(vgetq_lane_u64(lab, 0));
+        const std::int64_t t1 = t0 + static_cast<std::int64_t>(vgetq_lane_u64(lab, 1));
+        tps[k] = static_cast<double>(t0);  // k <= j
+        fps[k] = static_cast<double>(j + 1 - t0);
+        k += static_cast<std::int64_t>(vgetq_lane_u64(last, 0));
+        tps[k] = static_cast<double>(t1);
+        fps[k] = static_cast<double>(j + 2 - t1);
+        k += static_cast<std::int64_t>(vgetq_lane_u64(last, 1));
+        t = t1;
+    }
+    m = k;
+    tp = t;
+    return n2;
 }
 
 // curve_terms of avx512.hpp, 2 thresholds per step: with t = tps[j], f = fps[j],
