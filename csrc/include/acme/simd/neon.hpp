@@ -16,7 +16,8 @@
 // caller's scalar loop finishes the tail.
 //
 // NEON has no compress instruction and 2 float64 lanes: the compactions
-// (bracket, indices_above, keep_radius, gt_split_f32) compare in vectors and
+// (bracket, select_pair, indices_above, keep_radius, gt_split_f32,
+// curve_counts_f32) compare in vectors and
 // store lane by lane, as the scalar loop does.
 #pragma once
 
