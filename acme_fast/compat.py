@@ -280,7 +280,7 @@ def collect_passing_subsequences(attr_map: Any, X: Any, threshold: float = 0.9, 
     check_same_shape(xa, a, "X", "attr_map")
     codes = _onehot_codes(xa, "X")
     N, L = codes.shape
-    out = _core.kmer_intervals(a, 1, q, 2, False, False, 0)
+    out = _core.kmer_intervals(a, min(k, _MAX_K), q, 2, False, False, 0)  # intervals at least k long
     raise_kernel_error(out["error"], None, False, xname="X", aname="attr_map")
     seq, begin, end = out["seq"], out["begin"], out["end"]
     keep = end - begin + 1 >= k

@@ -219,6 +219,7 @@ __attribute__((always_inline)) inline void spherical_radii(const double* __restr
     for (i64 p = p0; p < p1; ++p) {
         const double c0 = s[3 * p], c1 = s[3 * p + 1], c2 = s[3 * p + 2];
         r[p] = num(std::sqrt((c0 * c0 + c1 * c1) + c2 * c2));
+        if (mr == nullptr) continue;
         const double mk = mask_arr ? mask_arr[p] : mask;
         const double x = num(c0 * mk), y = num(c1 * mk), z = num(c2 * mk);
         mr[p] = std::sqrt((x * x + y * y) + z * z);
@@ -250,7 +251,8 @@ class SphericalPass {
 public:
     SphericalPass(const double* s, i64 N, i64 L, double mask, const double* mask_arr, int n_threads)
         : s_(s), N_(N), L_(L), mask_(mask), mask_arr_(mask_arr), nt_(resolve_threads(n_threads, N)),
-          r_(static_cast<size_t>(N * L)), mr_(static_cast<size_t>(N * L)), count_(static_cast<size_t>(N) + 1, 0) {}
+          unit_(mask_arr == nullptr && mask == 1.0), r_(static_cast<size_t>(N * L)),
+          mr_(unit_ ? 0 : static_cast<size_t>(N * L)), count_(static_cast<size_t>(N) + 1, 0) {}
 
     i64 select(i64 radius_count) {
         const i64 L = L_, size = N_ * L_;
@@ -259,7 +261,7 @@ public:
         if (simd_tier() == kAvx2 || simd_tier() == kAvx512) radii = &spherical_radii_avx2;
 #endif
         parallel_for(nt_, N_, 16, [](int) {}, [&](int, i64 i) {
-            radii(s_, i * L, (i + 1) * L, mask_, mask_arr_, r_.get(), mr_.get());
+            radii(s_, i * L, (i + 1) * L, mask_, mask_arr_, r_.get(), unit_ ? nullptr : mr_.get());
         });
         if (radius_count == 0) {
             cutoff_ = std::numeric_limits<double>::infinity();
@@ -269,7 +271,7 @@ public:
         }
         parallel_for(nt_, N_, 16, [](int) {}, [&](int, i64 i) {
             i64 c = 0;
-            for (i64 p = i * L; p < (i + 1) * L; ++p) c += mr_[p] > cutoff_;
+            for (i64 p = i * L; p < (i + 1) * L; ++p) c += kept(p);
             count_[static_cast<size_t>(i) + 1] = c;
         });
         for (i64 i = 0; i < N_; ++i) count_[static_cast<size_t>(i) + 1] += count_[static_cast<size_t>(i)];
@@ -280,24 +282,46 @@ public:
 
     void write(double* ratio, std::int8_t* branch, double* cosine, double* rad) const {
         const i64 L = L_;
-        parallel_for(nt_, N_, 16, [](int) {}, [&](int, i64 i) {
-            i64 j = count_[static_cast<size_t>(i)];
+        std::vector<std::vector<i64>> kept_idx(static_cast<size_t>(nt_));
+        parallel_for(nt_, N_, 16, [&](int tid) { kept_idx[tid].resize(static_cast<size_t>(L)); },
+                     [&](int tid, i64 i) {
+            // the kept points of this sequence (branch-free compaction), then their values
+            i64* idx = kept_idx[tid].data();
+            i64 n = 0;
             for (i64 p = i * L; p < (i + 1) * L; ++p) {
-                if (!(mr_[p] > cutoff_)) continue;
+                idx[n] = p;
+                n += kept(p);
+            }
+            const i64 j0 = count_[static_cast<size_t>(i)];
+            for (i64 q = 0; q < n; ++q) {
+                const i64 p = idx[q], j = j0 + q;
                 double x, y, z;
                 masked(p, x, y, z);
                 const double xr = y, yr = z, zr = x;  // rotated axes
                 ratio[j] = yr / xr;
-                branch[j] = xr == 0 ? 3 : (xr < 0 && yr >= 0 ? 1 : (xr < 0 && yr < 0 ? 2 : 0));
+                const int neg = xr < 0, below = yr < 0;
+                branch[j] = static_cast<std::int8_t>(xr == 0 ? 3 : neg * (1 + below));
                 const double c = zr / r_[p];
                 cosine[j] = c < -1.0 ? -1.0 : (c > 1.0 ? 1.0 : c);  // np.clip: nan stays nan
                 rad[j] = r_[p];
-                ++j;
             }
         });
     }
 
 private:
+    // Whether point p's masked radius is above the cutoff. With the mask 1 the
+    // masked radius is the radius r itself, except where nan_to_num changed r
+    // (a nan or inf coordinate, or squares that overflow: r is 0 or max there),
+    // where it is computed again from the coordinates.
+    bool kept(i64 p) const {
+        if (!unit_) return mr_[p] > cutoff_;
+        const double r = r_[p];
+        if (r != 0.0 && r != std::numeric_limits<double>::max()) return r > cutoff_;
+        double x, y, z;
+        masked(p, x, y, z);
+        return std::sqrt((x * x + y * y) + z * z) > cutoff_;
+    }
+
     // the masked coordinates, nan_to_num'd (x = e1, y = e2, z = e3)
     void masked(i64 p, double& x, double& y, double& z) const {
         const double mk = mask_arr_ ? mask_arr_[p] : mask_;
@@ -311,6 +335,7 @@ private:
     double mask_;
     const double* mask_arr_;
     int nt_;
+    bool unit_;           // the mask is the scalar 1: no mr_ (see kept)
     PointBuffer r_, mr_;  // radius; norm of the masked coordinates
     std::vector<i64> count_;
     double cutoff_ = 0.0;

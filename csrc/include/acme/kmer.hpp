@@ -203,7 +203,7 @@ KmerIntervals kmer_intervals(const TA* a, i64 N, i64 L, int k, double quantile, 
     std::vector<std::vector<std::array<i64, 3>>> per_seq(static_cast<size_t>(N));
     std::vector<InputError> terr(nt);
     struct Scratch {
-        std::vector<double> g, s, scratch, rbuf;
+        std::vector<double> g, s, scratch, scratch2, scratch3, rbuf;
         std::vector<std::uint8_t> mask;
     };
     std::vector<Scratch> tw(nt);
@@ -212,7 +212,7 @@ KmerIntervals kmer_intervals(const TA* a, i64 N, i64 L, int k, double quantile, 
         [&](int tid) {
             Scratch& w = tw[tid];
             w.g.resize(static_cast<size_t>(L) * 4);
-            for (auto* v : {&w.s, &w.scratch}) v->resize(static_cast<size_t>(L));
+            for (auto* v : {&w.s, &w.scratch, &w.scratch2, &w.scratch3}) v->resize(static_cast<size_t>(L));
             w.mask.resize(static_cast<size_t>(L));
         },
         [&](int tid, i64 i) {
@@ -241,11 +241,17 @@ KmerIntervals kmer_intervals(const TA* a, i64 N, i64 L, int k, double quantile, 
                     e = 0;
                 }
             }
-            const double cut = for_each_interval(w.s.data(), L, quantile, buffer, k, w.scratch.data(),
-                                                 w.mask.data(), [&](i64 b, i64 e2) { per_seq[i].push_back({i, b, e2}); });
+            const double cut = for_each_interval(
+                w.s.data(), L, quantile, buffer, k, w.scratch.data(), w.mask.data(),
+                [&](i64 b, i64 e2) { per_seq[i].push_back({i, b, e2}); }, w.scratch2.data(), w.scratch3.data());
             out.cutoff[i] = std::ldexp(cut, e);
         });
     for (int t = 0; t < nt; ++t) out.error.merge(terr[t]);
+    size_t total = 0;
+    for (const auto& v : per_seq) total += v.size();
+    out.seq.reserve(total);
+    out.begin.reserve(total);
+    out.end.reserve(total);
     for (auto& v : per_seq)
         for (auto& t : v) {
             out.seq.push_back(t[0]);
