@@ -219,9 +219,11 @@ __attribute__((always_inline)) inline void spherical_radii(const double* __restr
     for (i64 p = p0; p < p1; ++p) {
         const double c0 = s[3 * p], c1 = s[3 * p + 1], c2 = s[3 * p + 2];
         r[p] = num(std::sqrt((c0 * c0 + c1 * c1) + c2 * c2));
-        if (mr == nullptr) continue;
+    }
+    if (mr == nullptr) return;
+    for (i64 p = p0; p < p1; ++p) {
         const double mk = mask_arr ? mask_arr[p] : mask;
-        const double x = num(c0 * mk), y = num(c1 * mk), z = num(c2 * mk);
+        const double x = num(s[3 * p] * mk), y = num(s[3 * p + 1] * mk), z = num(s[3 * p + 2] * mk);
         mr[p] = std::sqrt((x * x + y * y) + z * z);
     }
 }
