@@ -155,12 +155,6 @@ i64 compat_process_map(const TA* a, i64 N, i64 L, int k, int n_threads, double* 
     return b == std::numeric_limits<i64>::max() ? -1 : b;
 }
 
-// np.nan_to_num of a float64: nan -> 0, +-inf -> +-max.
-inline double nan_to_num(double v) {
-    if (std::isnan(v)) return 0.0;
-    if (std::isinf(v)) return v > 0 ? std::numeric_limits<double>::max() : -std::numeric_limits<double>::max();
-    return v;
-}
 
 // An uninitialised buffer of n doubles for a large per-point pass. On Linux it is
 // mapped with transparent huge pages where the kernel allows them (madvise):
@@ -208,22 +202,34 @@ inline double kth_smallest(const double* v, i64 n, i64 k) {
     return order_pair_ranks(v, n, k, k, 0.0, buf.get()).a;
 }
 
+// np.nan_to_num of a float64: nan -> 0, +-inf -> +-max (comparisons only, so that
+// the loops using it vectorise).
+inline double nan_to_num(double v) {
+    constexpr double big = std::numeric_limits<double>::max();
+    return v != v ? 0.0 : (v > big ? big : (v < -big ? -big : v));
+}
+
+// Point p's coordinates (e1, e2, e3) times the mask value mk, nan_to_num'd.
+inline void masked_coords(const double* s, i64 p, double mk, double& x, double& y, double& z) {
+    x = nan_to_num(s[3 * p] * mk);
+    y = nan_to_num(s[3 * p + 1] * mk);
+    z = nan_to_num(s[3 * p + 2] * mk);
+}
+
 // Pass 1 of SphericalPass over points [p0, p1): the radius r and the norm mr of
 // the masked, nan_to_num'd coordinates. Always inlined into its callers (the AVX2
 // one compiles the same operations with 4-lane vectors: the same bits).
 __attribute__((always_inline)) inline void spherical_radii(const double* __restrict__ s, i64 p0, i64 p1,
                                                            double mask, const double* __restrict__ mask_arr,
                                                            double* __restrict__ r, double* __restrict__ mr) {
-    const double big = std::numeric_limits<double>::max();
-    auto num = [big](double v) { return v != v ? 0.0 : (v > big ? big : (v < -big ? -big : v)); };  // nan_to_num
     for (i64 p = p0; p < p1; ++p) {
         const double c0 = s[3 * p], c1 = s[3 * p + 1], c2 = s[3 * p + 2];
-        r[p] = num(std::sqrt((c0 * c0 + c1 * c1) + c2 * c2));
+        r[p] = nan_to_num(std::sqrt((c0 * c0 + c1 * c1) + c2 * c2));
     }
     if (mr == nullptr) return;
     for (i64 p = p0; p < p1; ++p) {
-        const double mk = mask_arr ? mask_arr[p] : mask;
-        const double x = num(s[3 * p] * mk), y = num(s[3 * p + 1] * mk), z = num(s[3 * p + 2] * mk);
+        double x, y, z;
+        masked_coords(s, p, mask_arr ? mask_arr[p] : mask, x, y, z);
         mr[p] = std::sqrt((x * x + y * y) + z * z);
     }
 }
@@ -326,10 +332,7 @@ private:
 
     // the masked coordinates, nan_to_num'd (x = e1, y = e2, z = e3)
     void masked(i64 p, double& x, double& y, double& z) const {
-        const double mk = mask_arr_ ? mask_arr_[p] : mask_;
-        x = nan_to_num(s_[3 * p] * mk);
-        y = nan_to_num(s_[3 * p + 1] * mk);
-        z = nan_to_num(s_[3 * p + 2] * mk);
+        masked_coords(s_, p, mask_arr_ ? mask_arr_[p] : mask_, x, y, z);
     }
 
     const double* s_;

@@ -17,6 +17,7 @@
 #include <limits>
 #include <utility>
 
+#include "select.hpp"
 #include "tier.hpp"
 
 #if ACME_X86_SIMD
@@ -124,6 +125,17 @@ ACME_AVX2 inline F64x4Block f32_block(const float* a, std::int64_t L, std::int64
     return b;
 }
 
+// E1, E2, E3 of positions l .. l + 7.
+ACME_AVX2 inline void store_e8(double* E1, double* E2, double* E3, std::int64_t l, const F64x4Block& b0,
+                               const F64x4Block& b1) {
+    _mm256_storeu_pd(E1 + l, b0.e1);
+    _mm256_storeu_pd(E2 + l, b0.e2);
+    _mm256_storeu_pd(E3 + l, b0.e3);
+    _mm256_storeu_pd(E1 + l + 4, b1.e1);
+    _mm256_storeu_pd(E2 + l + 4, b1.e2);
+    _mm256_storeu_pd(E3 + l + 4, b1.e3);
+}
+
 // Per-position pass of SeqPoints::load for float32 input, 8 positions per step
 // (two blocks of 4): E1, E2, E3 stored, acc[j] += norm of positions 8k + j (the
 // scalar loop's 8 lanes). Returns the positions done.
@@ -136,12 +148,7 @@ ACME_AVX2 inline std::int64_t load_f32(const float* a, std::int64_t L, bool ncl,
         const F64x4Block b1 = f32_block(a, L, l + 4, ncl, acme);
         lo = _mm256_add_pd(lo, b0.nrm);
         hi = _mm256_add_pd(hi, b1.nrm);
-        _mm256_storeu_pd(E1 + l, b0.e1);
-        _mm256_storeu_pd(E2 + l, b0.e2);
-        _mm256_storeu_pd(E3 + l, b0.e3);
-        _mm256_storeu_pd(E1 + l + 4, b1.e1);
-        _mm256_storeu_pd(E2 + l + 4, b1.e2);
-        _mm256_storeu_pd(E3 + l + 4, b1.e3);
+        store_e8(E1, E2, E3, l, b0, b1);
     }
     _mm256_storeu_pd(acc, lo);
     _mm256_storeu_pd(acc + 4, hi);
@@ -153,17 +160,6 @@ ACME_AVX2 inline __m256d window3_sum4(__m256d a, __m256d b) {
     const __m256d s1 = _mm256_permute4x64_pd(_mm256_blend_pd(a, b, 0x1), 0x39);  // a1 a2 a3 b0
     const __m256d s2 = _mm256_permute2f128_pd(a, b, 0x21);                        // a2 a3 b0 b1
     return _mm256_add_pd(_mm256_add_pd(a, s1), s2);
-}
-
-// E1, E2, E3 of positions l .. l + 7.
-ACME_AVX2 inline void store_e8(double* E1, double* E2, double* E3, std::int64_t l, const F64x4Block& b0,
-                               const F64x4Block& b1) {
-    _mm256_storeu_pd(E1 + l, b0.e1);
-    _mm256_storeu_pd(E2 + l, b0.e2);
-    _mm256_storeu_pd(E3 + l, b0.e3);
-    _mm256_storeu_pd(E1 + l + 4, b1.e1);
-    _mm256_storeu_pd(E2 + l + 4, b1.e2);
-    _mm256_storeu_pd(E3 + l + 4, b1.e3);
 }
 
 // Windows p .. p + 3 from the blocks of positions p .. p + 3 (a) and p + 4 .. p + 7 (b):
@@ -265,78 +261,32 @@ ACME_AVX2 inline std::int64_t bracket(const double* src, std::int64_t n, double 
     return n4;
 }
 
-// select_pair of avx512.hpp on 4 lanes: the k-th and (k+1)-th smallest of
-// v[0 .. m) (0 <= k < m; b = a when k + 1 == m), v unmodified, no NaN.
-// Quickselect with vector three-way partitions between the scratch buffers t1
-// and t2 (room for m each): values below the pivot are compressed to the front
-// (4-lane stores at lt), values above it to the back (4-lane stores ending at
-// n - gt, the kept lanes on top); blocks stop 8 values before the end, so
-// that neither store's unused lanes reach the other side's values; the scalar
-// loop does the rest. std::nth_element finishes small (or stubborn) ranges.
-// Order statistics are values, so the answer is std::nth_element's.
-ACME_AVX2 inline void select_pair(const double* v, std::int64_t m, std::int64_t k, double* t1, double* t2,
-                                  double& a, double& b) {
-    const double* src = v;
-    std::int64_t n = m, kk = k;
-    double* bufs[2] = {t1, t2};
-    int wi = 0, rounds = 0;
-    bool found = false;
-    while (n > 32 && rounds++ < 64) {
-        double* dst = bufs[wi];  // src is v or lies in the other buffer
-        double p0 = src[0], p1 = src[n / 2], p2 = src[n - 1];  // pivot: median of three
-        if (p0 > p1) std::swap(p0, p1);
-        if (p1 > p2) std::swap(p1, p2);
-        if (p0 > p1) std::swap(p0, p1);
-        const double piv = p1;
-        const __m256d vp = _mm256_set1_pd(piv);
-        std::int64_t lt = 0, gt = 0;
-        const std::int64_t nv = (n - 4) & ~std::int64_t(3);  // n > 32: the last block starts at <= n - 8
-        std::int64_t j = 0;
-        for (; j < nv; j += 4) {
-            const __m256d x = _mm256_loadu_pd(src + j);
-            const int ml = _mm256_movemask_pd(_mm256_cmp_pd(x, vp, _CMP_LT_OQ));
-            const int mg = _mm256_movemask_pd(_mm256_cmp_pd(x, vp, _CMP_GT_OQ));
-            const __m256i xi = _mm256_castpd_si256(x);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + lt), _mm256_permutevar8x32_epi32(xi, compress_perm(ml)));
-            const __m256i hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompress.idx64_high[mg]));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (n - gt - 4)), _mm256_permutevar8x32_epi32(xi, hi));
-            lt += _mm_popcnt_u32(static_cast<unsigned>(ml));
-            gt += _mm_popcnt_u32(static_cast<unsigned>(mg));
-        }
-        for (; j < n; ++j) {
-            const double x = src[j];
-            if (x < piv) dst[lt++] = x;
-            else if (x > piv) dst[n - ++gt] = x;
-        }
-        const std::int64_t eq = n - lt - gt;
-        if (kk < lt) {
-            src = dst;
-            n = lt;
-        } else if (kk < lt + eq) {
-            a = piv;
-            found = true;
-            break;
-        } else {
-            kk -= lt + eq;
-            src = dst + (n - gt);
-            n = gt;
-        }
-        wi ^= 1;
+// select_pair (select.hpp) with 4-lane loops: values below the pivot are
+// compressed to the front (4-lane stores at lt), values above it to the back
+// (4-lane stores ending at n - gt, the kept lanes on top). Blocks stop 8 values
+// before the end, so that neither store's unused lanes reach the other side's
+// values.
+ACME_AVX2 inline std::int64_t partition4(const double* src, std::int64_t n, double piv, double* dst,
+                                         std::int64_t& lt, std::int64_t& gt) {
+    const __m256d vp = _mm256_set1_pd(piv);
+    const std::int64_t nv = (n - 4) & ~std::int64_t(3);  // n > 32: the last block starts at <= n - 8
+    for (std::int64_t j = 0; j < nv; j += 4) {
+        const __m256d x = _mm256_loadu_pd(src + j);
+        const int ml = _mm256_movemask_pd(_mm256_cmp_pd(x, vp, _CMP_LT_OQ));
+        const int mg = _mm256_movemask_pd(_mm256_cmp_pd(x, vp, _CMP_GT_OQ));
+        const __m256i xi = _mm256_castpd_si256(x);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + lt), _mm256_permutevar8x32_epi32(xi, compress_perm(ml)));
+        const __m256i hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompress.idx64_high[mg]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (n - gt - 4)), _mm256_permutevar8x32_epi32(xi, hi));
+        lt += _mm_popcnt_u32(static_cast<unsigned>(ml));
+        gt += _mm_popcnt_u32(static_cast<unsigned>(mg));
     }
-    if (!found) {
-        double* dst = bufs[wi];
-        if (src != dst) std::memmove(dst, src, sizeof(double) * static_cast<size_t>(n));
-        std::nth_element(dst, dst + kk, dst + n);
-        a = dst[kk];
-    }
-    if (k + 1 >= m) {
-        b = a;
-        return;
-    }
-    // b: a again if at least k + 2 values are <= a, else the smallest value above a.
+    return nv;
+}
+
+ACME_AVX2 inline std::int64_t count_le4(const double* v, std::int64_t m, double a, std::int64_t& le, double& mins) {
     const __m256d va = _mm256_set1_pd(a);
     __m256d mn = _mm256_set1_pd(std::numeric_limits<double>::infinity());
-    std::int64_t le = 0;
     const std::int64_t m4 = m & ~std::int64_t(3);
     for (std::int64_t i = 0; i < m4; i += 4) {
         const __m256d x = _mm256_loadu_pd(v + i);
@@ -346,12 +296,13 @@ ACME_AVX2 inline void select_pair(const double* v, std::int64_t m, std::int64_t 
     }
     alignas(32) double lanes[4];
     _mm256_store_pd(lanes, mn);
-    double mins = std::min(std::min(lanes[0], lanes[1]), std::min(lanes[2], lanes[3]));
-    for (std::int64_t i = m4; i < m; ++i) {
-        if (v[i] <= a) ++le;
-        else mins = std::min(mins, v[i]);
-    }
-    b = le >= k + 2 ? a : mins;
+    mins = std::min(mins, std::min(std::min(lanes[0], lanes[1]), std::min(lanes[2], lanes[3])));
+    return m4;
+}
+
+ACME_AVX2 inline void select_pair(const double* v, std::int64_t m, std::int64_t k, double* t1, double* t2,
+                                  double& a, double& b) {
+    select_pair_with(v, m, k, t1, t2, a, b, partition4, count_le4);
 }
 
 // Indices p < n with s[p] > t appended (in order) to idx at k. Returns the values done.

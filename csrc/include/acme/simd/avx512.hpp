@@ -19,6 +19,7 @@
 #include <limits>
 #include <utility>
 
+#include "select.hpp"
 #include "tier.hpp"
 
 #if ACME_X86_SIMD
@@ -427,75 +428,30 @@ ACME_AVX512 inline std::int64_t bin_points(const double* e1, const double* e2, c
     return n16;
 }
 
-// The k-th and (k+1)-th smallest of v[0 .. m) (0 <= k < m; b = a when
-// k + 1 == m), v unmodified, no NaN. Quickselect with vector three-way
-// partitions, ping-ponging between the scratch buffers t1 and t2 (room for m
-// each); std::nth_element finishes small (or stubborn) ranges. Order
-// statistics are values, so the answer is std::nth_element's.
-ACME_AVX512 inline void select_pair(const double* v, std::int64_t m, std::int64_t k, double* t1, double* t2,
-                                    double& a, double& b) {
-    const double* src = v;
-    std::int64_t n = m, kk = k;
-    double* bufs[2] = {t1, t2};
-    int wi = 0, rounds = 0;
-    bool found = false;
-    while (n > 32 && rounds++ < 64) {
-        double* dst = bufs[wi];  // src is v or lies in the other buffer
-        double p0 = src[0], p1 = src[n / 2], p2 = src[n - 1];  // pivot: median of three
-        if (p0 > p1) std::swap(p0, p1);
-        if (p1 > p2) std::swap(p1, p2);
-        if (p0 > p1) std::swap(p0, p1);
-        const double piv = p1;
-        const __m512d vp = _mm512_set1_pd(piv);
-        std::int64_t lt = 0, gt = 0;
-        const std::int64_t n8 = n & ~std::int64_t(7);
-        // Values < pivot fill dst from the front, values > pivot from the back;
-        // masked stores never write outside the part they fill.
-        for (std::int64_t j = 0; j < n8; j += 8) {
-            const __m512d x = _mm512_loadu_pd(src + j);
-            const __mmask8 ml = _mm512_cmp_pd_mask(x, vp, _CMP_LT_OQ);
-            const __mmask8 mg = _mm512_cmp_pd_mask(x, vp, _CMP_GT_OQ);
-            const unsigned cl = _mm_popcnt_u32(ml), cg = _mm_popcnt_u32(mg);
-            _mm512_mask_storeu_pd(dst + lt, static_cast<__mmask8>((1u << cl) - 1u), _mm512_maskz_compress_pd(ml, x));
-            gt += cg;
-            _mm512_mask_storeu_pd(dst + (n - gt), static_cast<__mmask8>((1u << cg) - 1u),
-                                  _mm512_maskz_compress_pd(mg, x));
-            lt += cl;
-        }
-        for (std::int64_t j = n8; j < n; ++j) {
-            const double x = src[j];
-            if (x < piv) dst[lt++] = x;
-            else if (x > piv) dst[n - ++gt] = x;
-        }
-        const std::int64_t eq = n - lt - gt;
-        if (kk < lt) {
-            src = dst;
-            n = lt;
-        } else if (kk < lt + eq) {
-            a = piv;
-            found = true;
-            break;
-        } else {
-            kk -= lt + eq;
-            src = dst + (n - gt);
-            n = gt;
-        }
-        wi ^= 1;
+// select_pair (select.hpp) with 8-lane loops: values < pivot are compressed to
+// dst from the front, values > pivot from the back; masked stores never write
+// outside the part they fill.
+ACME_AVX512 inline std::int64_t partition8(const double* src, std::int64_t n, double piv, double* dst,
+                                           std::int64_t& lt, std::int64_t& gt) {
+    const __m512d vp = _mm512_set1_pd(piv);
+    const std::int64_t n8 = n & ~std::int64_t(7);
+    for (std::int64_t j = 0; j < n8; j += 8) {
+        const __m512d x = _mm512_loadu_pd(src + j);
+        const __mmask8 ml = _mm512_cmp_pd_mask(x, vp, _CMP_LT_OQ);
+        const __mmask8 mg = _mm512_cmp_pd_mask(x, vp, _CMP_GT_OQ);
+        const unsigned cl = _mm_popcnt_u32(ml), cg = _mm_popcnt_u32(mg);
+        _mm512_mask_storeu_pd(dst + lt, static_cast<__mmask8>((1u << cl) - 1u), _mm512_maskz_compress_pd(ml, x));
+        gt += cg;
+        _mm512_mask_storeu_pd(dst + (n - gt), static_cast<__mmask8>((1u << cg) - 1u), _mm512_maskz_compress_pd(mg, x));
+        lt += cl;
     }
-    if (!found) {
-        double* dst = bufs[wi];
-        if (src != dst) std::memmove(dst, src, sizeof(double) * static_cast<size_t>(n));
-        std::nth_element(dst, dst + kk, dst + n);
-        a = dst[kk];
-    }
-    if (k + 1 >= m) {
-        b = a;
-        return;
-    }
-    // b: a again if at least k + 2 values are <= a, else the smallest value above a.
+    return n8;
+}
+
+ACME_AVX512 inline std::int64_t count_le8(const double* v, std::int64_t m, double a, std::int64_t& le,
+                                          double& mins) {
     const __m512d va = _mm512_set1_pd(a);
     __m512d mn = _mm512_set1_pd(std::numeric_limits<double>::infinity());
-    std::int64_t le = 0;
     const std::int64_t m8 = m & ~std::int64_t(7);
     for (std::int64_t j = 0; j < m8; j += 8) {
         const __m512d x = _mm512_loadu_pd(v + j);
@@ -503,12 +459,13 @@ ACME_AVX512 inline void select_pair(const double* v, std::int64_t m, std::int64_
         le += _mm_popcnt_u32(ml);
         mn = _mm512_mask_min_pd(mn, static_cast<__mmask8>(~ml), mn, x);
     }
-    double mins = _mm512_reduce_min_pd(mn);
-    for (std::int64_t j = m8; j < m; ++j) {
-        if (v[j] <= a) ++le;
-        else mins = std::min(mins, v[j]);
-    }
-    b = le >= k + 2 ? a : mins;
+    mins = std::min(mins, _mm512_reduce_min_pd(mn));
+    return m8;
+}
+
+ACME_AVX512 inline void select_pair(const double* v, std::int64_t m, std::int64_t k, double* t1, double* t2,
+                                    double& a, double& b) {
+    select_pair_with(v, m, k, t1, t2, a, b, partition8, count_le8);
 }
 
 // ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@
 #include <limits>
 #include <utility>
 
+#include "select.hpp"
 #include "tier.hpp"
 
 #if ACME_NEON_SIMD
@@ -265,83 +266,35 @@ inline std::int64_t bracket(const double* src, std::int64_t n, double lo, double
     return n2;
 }
 
-// select_pair of avx512.hpp: the k-th and (k+1)-th smallest of v[0 .. m)
-// (0 <= k < m; b = a when k + 1 == m), v unmodified, no NaN. Quickselect with
-// three-way partitions between the scratch buffers t1 and t2 (room for m each):
-// 2-lane compares, branch-free stores (below the pivot to the front, above it
-// to the back; a store to the other side's next slot is overwritten or never
-// read). std::nth_element finishes small (or stubborn) ranges. Order statistics
-// are values, so the answer is std::nth_element's.
+// select_pair (select.hpp) with 2-lane compares and branch-free stores: below
+// the pivot to the front, above it to the back (a store to the other side's
+// next slot lies in the free middle [lt, n - gt): overwritten or never read).
+inline std::int64_t partition2(const double* src, std::int64_t n, double piv, double* dst, std::int64_t& lt,
+                               std::int64_t& gt) {
+    const float64x2_t vp = vdupq_n_f64(piv);
+    const std::int64_t n2 = n & ~std::int64_t(1);
+    for (std::int64_t j = 0; j < n2; j += 2) {
+        const float64x2_t x = vld1q_f64(src + j);
+        const uint64x2_t ml = vshrq_n_u64(vcltq_f64(x, vp), 63), mg = vshrq_n_u64(vcgtq_f64(x, vp), 63);
+        const double x0 = vgetq_lane_f64(x, 0), x1 = vgetq_lane_f64(x, 1);
+        dst[lt] = x0;  // lt + gt <= j
+        lt += static_cast<std::int64_t>(vgetq_lane_u64(ml, 0));
+        dst[n - 1 - gt] = x0;
+        gt += static_cast<std::int64_t>(vgetq_lane_u64(mg, 0));
+        dst[lt] = x1;
+        lt += static_cast<std::int64_t>(vgetq_lane_u64(ml, 1));
+        dst[n - 1 - gt] = x1;
+        gt += static_cast<std::int64_t>(vgetq_lane_u64(mg, 1));
+    }
+    return n2;
+}
+
+// The count of values <= a: left to select_pair_with's scalar loop (2 lanes gain nothing there).
+inline std::int64_t count_le_none(const double*, std::int64_t, double, std::int64_t&, double&) { return 0; }
+
 inline void select_pair(const double* v, std::int64_t m, std::int64_t k, double* t1, double* t2, double& a,
                         double& b) {
-    const double* src = v;
-    std::int64_t n = m, kk = k;
-    double* bufs[2] = {t1, t2};
-    int wi = 0, rounds = 0;
-    bool found = false;
-    while (n > 32 && rounds++ < 64) {
-        double* dst = bufs[wi];  // src is v or lies in the other buffer
-        double p0 = src[0], p1 = src[n / 2], p2 = src[n - 1];  // pivot: median of three
-        if (p0 > p1) std::swap(p0, p1);
-        if (p1 > p2) std::swap(p1, p2);
-        if (p0 > p1) std::swap(p0, p1);
-        const double piv = p1;
-        const float64x2_t vp = vdupq_n_f64(piv);
-        std::int64_t lt = 0, gt = 0;
-        const std::int64_t n2 = n & ~std::int64_t(1);
-        std::int64_t j = 0;
-        for (; j < n2; j += 2) {
-            const float64x2_t x = vld1q_f64(src + j);
-            const uint64x2_t ml = vshrq_n_u64(vcltq_f64(x, vp), 63), mg = vshrq_n_u64(vcgtq_f64(x, vp), 63);
-            const double x0 = vgetq_lane_f64(x, 0), x1 = vgetq_lane_f64(x, 1);
-            // lt + gt <= j: dst[lt] and dst[n - 1 - gt] lie in the free middle [lt, n - gt)
-            dst[lt] = x0;
-            lt += static_cast<std::int64_t>(vgetq_lane_u64(ml, 0));
-            dst[n - 1 - gt] = x0;
-            gt += static_cast<std::int64_t>(vgetq_lane_u64(mg, 0));
-            dst[lt] = x1;
-            lt += static_cast<std::int64_t>(vgetq_lane_u64(ml, 1));
-            dst[n - 1 - gt] = x1;
-            gt += static_cast<std::int64_t>(vgetq_lane_u64(mg, 1));
-        }
-        for (; j < n; ++j) {
-            const double x = src[j];
-            if (x < piv) dst[lt++] = x;
-            else if (x > piv) dst[n - ++gt] = x;
-        }
-        const std::int64_t eq = n - lt - gt;
-        if (kk < lt) {
-            src = dst;
-            n = lt;
-        } else if (kk < lt + eq) {
-            a = piv;
-            found = true;
-            break;
-        } else {
-            kk -= lt + eq;
-            src = dst + (n - gt);
-            n = gt;
-        }
-        wi ^= 1;
-    }
-    if (!found) {
-        double* dst = bufs[wi];
-        if (src != dst) std::memmove(dst, src, sizeof(double) * static_cast<size_t>(n));
-        std::nth_element(dst, dst + kk, dst + n);
-        a = dst[kk];
-    }
-    if (k + 1 >= m) {
-        b = a;
-        return;
-    }
-    // b: a again if at least k + 2 values are <= a, else the smallest value above a.
-    std::int64_t le = 0;
-    double mins = std::numeric_limits<double>::infinity();
-    for (std::int64_t i = 0; i < m; ++i) {
-        if (v[i] <= a) ++le;
-        else mins = std::min(mins, v[i]);
-    }
-    b = le >= k + 2 ? a : mins;
+    select_pair_with(v, m, k, t1, t2, a, b, partition2, count_le_none);
 }
 
 // Indices p < n with s[p] > t appended (in order) to idx at k. Returns the values done.
