@@ -141,10 +141,10 @@ inline OrderPair order_pair_ranks(const double* src, i64 n, i64 lo, i64 hi, doub
     // (the drop-in layer's all-points cutoff), with margins of about 2.7 and 3.4 sample
     // standard deviations of the rank at q = 0.9: a bracket of ~20% or ~3% of the values.
     const bool big = n >= (i64(1) << 20);
-    const int S = big ? 4096 : 64;
+    const int lgS = big ? 12 : 6, S = 1 << lgS;
     double smp[4096];
-    const i64 off = n / (2 * S);
-    for (int j = 0; j < S; ++j) smp[j] = src[(static_cast<i64>(j) * n) / S + off];
+    const i64 off = n >> (lgS + 1);  // n / (2 S)
+    for (int j = 0; j < S; ++j) smp[j] = src[((static_cast<i64>(j) * n) >> lgS) + off];  // (j n) / S
     const i64 ts = (lo * S) / n;
     const i64 ia = ts - (big ? 64 : 6), ib = ts + (big ? 65 : 7);
     // Only two order statistics of the sample are needed: two partial selections.

@@ -156,17 +156,18 @@ ACME_AVX2 inline std::int64_t load_f32(const float* a, std::int64_t L, bool ncl,
 }
 
 // Window-3 sums of the 4 points of a: (E[p] + E[p + 1]) + E[p + 2], b the next 4 positions.
+// In-lane shuffles only where they suffice (vshufpd: one cycle, two per cycle on Zen 3).
 ACME_AVX2 inline __m256d window3_sum4(__m256d a, __m256d b) {
-    const __m256d s1 = _mm256_permute4x64_pd(_mm256_blend_pd(a, b, 0x1), 0x39);  // a1 a2 a3 b0
-    const __m256d s2 = _mm256_permute2f128_pd(a, b, 0x21);                        // a2 a3 b0 b1
+    const __m256d s2 = _mm256_permute2f128_pd(a, b, 0x21);  // a2 a3 b0 b1
+    const __m256d s1 = _mm256_shuffle_pd(a, s2, 0x5);       // a1 a2 a3 b0
     return _mm256_add_pd(_mm256_add_pd(a, s1), s2);
 }
 
 // Windows p .. p + 3 from the blocks of positions p .. p + 3 (a) and p + 4 .. p + 7 (b):
 // the sums and their squared norm, (s1 s1 + s2 s2) + s3 s3.
-ACME_AVX2 inline void windows4(double* o1, double* o2, double* o3, double* os, std::int64_t p, const F64x4Block& a,
-                               const F64x4Block& b) {
-    const __m256d s1 = window3_sum4(a.e1, b.e1), s2 = window3_sum4(a.e2, b.e2), s3 = window3_sum4(a.e3, b.e3);
+ACME_AVX2 inline void windows4(double* o1, double* o2, double* o3, double* os, std::int64_t p, __m256d a1,
+                               __m256d a2, __m256d a3, const F64x4Block& b) {
+    const __m256d s1 = window3_sum4(a1, b.e1), s2 = window3_sum4(a2, b.e2), s3 = window3_sum4(a3, b.e3);
     _mm256_storeu_pd(o1 + p, s1);
     _mm256_storeu_pd(o2 + p, s2);
     _mm256_storeu_pd(o3 + p, s3);
@@ -174,27 +175,31 @@ ACME_AVX2 inline void windows4(double* o1, double* o2, double* o3, double* os, s
     _mm256_storeu_pd(os + p, _mm256_add_pd(q, _mm256_mul_pd(s3, s3)));
 }
 
-// load_w3_f32 of avx512.hpp: load_f32 fused with the window-3 sums, without a
-// round trip through memory, 8 positions per step (two blocks of 4, the norm
-// accumulator's 8 lanes): windows p = 0 .. pw (pw = L8 - 8) go straight to
-// o1, o2, o3 and os; E is stored only for the first and the last 8 positions
-// (the wrap-around windows and the scalar tail need those). Returns the
-// positions done (L8); 0 when L < 16.
-ACME_AVX2 inline std::int64_t load_w3_f32(const float* a, std::int64_t L, bool ncl, bool acme, double* E1,
-                                          double* E2, double* E3, double* o1, double* o2, double* o3, double* os,
-                                          double* acc, std::int64_t& pw) {
+// One block of 4 positions, the layout and the preset fixed at compile time
+// (no branch in the loop, constants in registers).
+template <bool NCL, bool ACME>
+ACME_AVX2 inline F64x4Block f32_block_t(const float* a, std::int64_t L, std::int64_t l) {
+    return f32_block(a, L, l, NCL, ACME);
+}
+
+template <bool NCL, bool ACME>
+ACME_AVX2 inline std::int64_t load_w3_f32_t(const float* a, std::int64_t L, double* E1, double* E2, double* E3,
+                                            double* o1, double* o2, double* o3, double* os, double* acc,
+                                            std::int64_t& pw) {
     const std::int64_t L8 = L & ~std::int64_t(7);
-    pw = 0;
-    if (L8 < 16) return 0;
     __m256d lo = _mm256_loadu_pd(acc), hi = _mm256_loadu_pd(acc + 4);
-    F64x4Block p0 = f32_block(a, L, 0, ncl, acme), p1 = f32_block(a, L, 4, ncl, acme);
+    const F64x4Block p0 = f32_block_t<NCL, ACME>(a, L, 0);
+    F64x4Block q = f32_block_t<NCL, ACME>(a, L, 4);
     lo = _mm256_add_pd(lo, p0.nrm);
-    hi = _mm256_add_pd(hi, p1.nrm);
-    store_e8(E1, E2, E3, 0, p0, p1);
+    hi = _mm256_add_pd(hi, q.nrm);
+    store_e8(E1, E2, E3, 0, p0, q);
+    windows4(o1, o2, o3, os, 0, p0.e1, p0.e2, p0.e3, q);
+    // The previous block's projections roll along: 3 registers, not a whole block.
+    __m256d r1 = q.e1, r2 = q.e2, r3 = q.e3;
     for (std::int64_t l = 8; l < L8; l += 8) {
         // software prefetch ahead, and the same positions of the next sequence towards L2
         // (as avx512.hpp; past the end it touches the next sequence, harmless)
-        if (ncl) {
+        if constexpr (NCL) {
             for (int c = 0; c < 4; ++c) {
                 _mm_prefetch(reinterpret_cast<const char*>(a + c * L + l + 512), _MM_HINT_T0);
                 _mm_prefetch(reinterpret_cast<const char*>(a + (4 + c) * L + l), _MM_HINT_T1);
@@ -203,19 +208,40 @@ ACME_AVX2 inline std::int64_t load_w3_f32(const float* a, std::int64_t L, bool n
             _mm_prefetch(reinterpret_cast<const char*>(a + 4 * l + 2048), _MM_HINT_T0);
             _mm_prefetch(reinterpret_cast<const char*>(a + 4 * (L + l)), _MM_HINT_T1);
         }
-        const F64x4Block b0 = f32_block(a, L, l, ncl, acme), b1 = f32_block(a, L, l + 4, ncl, acme);
+        const F64x4Block b0 = f32_block_t<NCL, ACME>(a, L, l);
         lo = _mm256_add_pd(lo, b0.nrm);
+        windows4(o1, o2, o3, os, l - 4, r1, r2, r3, b0);
+        const F64x4Block b1 = f32_block_t<NCL, ACME>(a, L, l + 4);
         hi = _mm256_add_pd(hi, b1.nrm);
-        windows4(o1, o2, o3, os, l - 8, p0, p1);
-        windows4(o1, o2, o3, os, l - 4, p1, b0);
-        p0 = b0;
-        p1 = b1;
+        windows4(o1, o2, o3, os, l, b0.e1, b0.e2, b0.e3, b1);
+        r1 = b1.e1;
+        r2 = b1.e2;
+        r3 = b1.e3;
+        if (l + 8 == L8) store_e8(E1, E2, E3, l, b0, b1);
     }
-    store_e8(E1, E2, E3, L8 - 8, p0, p1);
     _mm256_storeu_pd(acc, lo);
     _mm256_storeu_pd(acc + 4, hi);
-    pw = L8 - 8;
+    pw = L8 - 4;
     return L8;
+}
+
+// load_w3_f32 of avx512.hpp: load_f32 fused with the window-3 sums, without a
+// round trip through memory, 8 positions per step (two blocks of 4, the norm
+// accumulator's 8 lanes): windows p < pw (pw = L8 - 4) go straight to o1, o2,
+// o3 and os; E is stored only for the first and the last 8 positions (the
+// wrap-around windows and the scalar tail need those). Returns the positions
+// done (L8); 0 when L < 16.
+ACME_AVX2 inline std::int64_t load_w3_f32(const float* a, std::int64_t L, bool ncl, bool acme, double* E1,
+                                          double* E2, double* E3, double* o1, double* o2, double* o3, double* os,
+                                          double* acc, std::int64_t& pw) {
+    pw = 0;
+    if ((L & ~std::int64_t(7)) < 16) return 0;
+    if (ncl) {
+        return acme ? load_w3_f32_t<true, true>(a, L, E1, E2, E3, o1, o2, o3, os, acc, pw)
+                    : load_w3_f32_t<true, false>(a, L, E1, E2, E3, o1, o2, o3, os, acc, pw);
+    }
+    return acme ? load_w3_f32_t<false, true>(a, L, E1, E2, E3, o1, o2, o3, os, acc, pw)
+                : load_w3_f32_t<false, false>(a, L, E1, E2, E3, o1, o2, o3, os, acc, pw);
 }
 
 // Window-3 sums of SeqPoints::load (points p = 0 .. n), 4 points per step.
