@@ -482,21 +482,24 @@ inline u64 radius_key(double r) {
 struct RadiusKey {
     u64 base = 0;
     int shift = kRadiusKeyShift;
+    int width = 16;  // keys of the radii in range lie in [0, 2^width)
     u64 operator()(double r) const {
         u64 bits;
         std::memcpy(&bits, &r, sizeof bits);
         return (bits - base) >> shift;
     }
-    // The key for radii in [lo, hi) (hi may be +inf).
-    static RadiusKey spanning(double lo, double hi) {
+    size_t size() const { return size_t(1) << width; }
+    // The key for radii in [lo, hi) (hi may be +inf), width bits.
+    static RadiusKey spanning(double lo, double hi, int width = 16) {
         RadiusKey k;
+        k.width = width;
         std::memcpy(&k.base, &lo, sizeof lo);
         u64 top;
         std::memcpy(&top, &hi, sizeof hi);
         const u64 span = top > k.base ? top - k.base : 0;
         int bits = 0;
         while (bits < 64 && (span >> bits) != 0) ++bits;
-        k.shift = std::max(0, bits - 16);
+        k.shift = std::max(0, bits - width);
         return k;
     }
 };
@@ -545,7 +548,7 @@ inline void split_at_bucket(SeqPoints& sp, const KattrConfig& cfg, int shift, u6
 inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64 m, const KattrConfig& cfg,
                            int nt, FixedSum* hist, i64& n_points, double& cutoff_out, InputError& err,
                            const RadiusKey& key, std::vector<std::vector<i64>> tkeys = {}) {
-    constexpr size_t kKeys = size_t(1) << 16;
+    const size_t kKeys = key.size();
     const int nl = static_cast<int>(lists.size());
     if (tkeys.size() != lists.size()) {
         tkeys.assign(nl, {});
@@ -635,7 +638,7 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
     if (stop_requested()) return;
     merge_thread_hists(th, hist, nb2, n_points, err);
     // Every candidate lies in bucket B: 16 more bits of radix inside it.
-    const RadiusKey inside{B << kRadiusKeyShift, kRadiusKeyShift - 16};
+    const RadiusKey inside{B << kRadiusKeyShift, kRadiusKeyShift - 16, 16};
     add_above_rank(tcand, m - above, cfg, nt, hist, n_points, cutoff_out, err, inside);  // 1 <= m - above <= size
 }
 
@@ -674,16 +677,62 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     const i64 n_sample = (N + stride - 1) / stride;
     constexpr size_t kKeys = size_t(1) << 16;
     std::vector<std::vector<i64>> skeys(nt);
+    // The sampled sequences' keys too (when they fit in 8 MB), for the spread of
+    // their counts above the cutoff (below).
+    const bool keep_keys = n_sample * P <= (i64(1) << 22);
+    std::vector<std::uint16_t> sk(keep_keys ? static_cast<size_t>(n_sample * P) : 0);
     InputError sample_err;  // reported by the full pass below
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, sample_err, [&](int tid) { skeys[tid].assign(kKeys, 0); },
-        [&](int tid, i64, SeqPoints& sp) { sp.count_radius_keys(kRadiusKeyShift, skeys[tid].data()); }, stride);
+        [&](int tid, i64 i, SeqPoints& sp) {
+            sp.count_radius_keys(kRadiusKeyShift, skeys[tid].data());  // keys left in sp.idx
+            if (keep_keys) {
+                std::uint16_t* d = sk.data() + (i / stride) * P;
+                for (i64 p = 0; p < P; ++p) d[p] = static_cast<std::uint16_t>(sp.idx[p]);
+            }
+        },
+        stride);
     if (stop_requested()) return;
     for (int tt = 1; tt < nt; ++tt)
         for (size_t j = 0; j < kKeys; ++j) skeys[0][j] += skeys[tt][j];
     const double ns = static_cast<double>(n_sample * P);
-    const i64 ks = std::min<i64>(n_sample * P, static_cast<i64>(frac * ns) + 1);
-    const i64 ks_hi = std::min<i64>(ks - 1, static_cast<i64>(0.6 * frac_m * ns));
+    // The band between the bounds: by default from 0.6 to 1.5 times the kept
+    // fraction; narrowed to 4 standard errors of the sample's kept fraction
+    // (from the spread of the sampled sequences' own fractions, with the finite
+    // population correction) but at least 5 % of the fraction either side. Only
+    // the speed depends on it: a bound on the wrong side falls back (below).
+    double f_lo = frac, f_hi = 0.6 * frac_m;
+    if (keep_keys && n_sample >= 16) {
+        const std::vector<i64>& k = skeys[0];
+        const i64 km = std::max<i64>(1, static_cast<i64>(frac_m * ns));
+        size_t jm = 0;
+        i64 above = 0;
+        for (size_t j = kKeys; j-- > 0;) {
+            above += k[j];
+            if (above >= km) {
+                jm = j;
+                break;
+            }
+        }
+        double sum = 0.0, sum2 = 0.0;
+        for (i64 t = 0; t < n_sample; ++t) {
+            const std::uint16_t* d = sk.data() + t * P;
+            i64 c = 0;
+            for (i64 p = 0; p < P; ++p) c += d[p] >= jm;
+            const double f = static_cast<double>(c) / static_cast<double>(P);
+            sum += f;
+            sum2 += f * f;
+        }
+        const double nsd = static_cast<double>(n_sample);
+        const double mean = sum / nsd, var = std::max(0.0, sum2 / nsd - mean * mean) * nsd / (nsd - 1.0);
+        const double fpc = std::max(0.0, 1.0 - nsd / static_cast<double>(N));
+        const double margin = std::max(4.0 * std::sqrt(var / nsd * fpc), 0.05 * frac_m);
+        f_lo = std::min(f_lo, frac_m + margin);
+        f_hi = std::max(f_hi, frac_m - margin);
+    }
+    std::vector<std::uint16_t>().swap(sk);
+    const i64 ks = std::min<i64>(n_sample * P, static_cast<i64>(f_lo * ns) + 1);
+    const i64 ks_hi = std::min<i64>(ks - 1, static_cast<i64>(f_hi * ns));
     double b = 0.0, b_hi = std::numeric_limits<double>::infinity();
     {
         const std::vector<i64>& k = skeys[0];
@@ -706,14 +755,16 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     std::vector<KattrThreadHist> th(nt);
     std::vector<std::vector<RadiusBin>> tcand(nt);
     std::vector<std::vector<i64>> tkeys(nt);  // key histogram of each list, for add_above_rank
-    const RadiusKey key = RadiusKey::spanning(b, b_hi);  // candidates lie in [b, b_hi)
+    // Candidates lie in [b, b_hi); their keys count into 2^12 buckets per thread
+    // (32 KB, near the core: 2^16 buckets made each count a cache miss).
+    const RadiusKey key = RadiusKey::spanning(b, b_hi, 12);
     const size_t expect = static_cast<size_t>(1.2 * frac * static_cast<double>(total) / nt) + 1024;
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, err,
         [&](int tid) {
             th[tid].reset(nb2);
             tcand[tid].reserve(expect);
-            tkeys[tid].assign(size_t(1) << 16, 0);
+            tkeys[tid].assign(key.size(), 0);
         },
         [&](int tid, i64 i, SeqPoints& sp) {
             const i64 n = sp.select_at_least(b);
