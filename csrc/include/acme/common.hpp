@@ -170,13 +170,14 @@ struct Sample64 {
             v[0][c] = -std::numeric_limits<double>::infinity();
             v[17][c] = std::numeric_limits<double>::infinity();
         }
+#if defined(__GNUC__) || defined(__clang__)
         // Rows as GCC/Clang vectors of 4 doubles (SSE2 pairs on any x86-64, NEON
         // pairs on arm64): the element-wise selects compile to min/max, no branches;
         // unrolled, so that the rows stay in registers.
         typedef double Row __attribute__((vector_size(32)));
         Row r[16];
         for (int i = 0; i < 16; ++i) std::memcpy(&r[i], x + 4 * i, sizeof(Row));
-#if defined(__GNUC__) && !defined(__clang__)
+#if !defined(__clang__)
 #pragma GCC unroll 63
 #endif
         for (int c = 0; c < kNet16.n; ++c) {
@@ -185,6 +186,18 @@ struct Sample64 {
             r[kNet16.b[c]] = q < p ? p : q;
         }
         for (int i = 0; i < 16; ++i) std::memcpy(v[1 + i], &r[i], sizeof(Row));  // row stores (not rep movs)
+#else
+        std::memcpy(v[1], x, 64 * sizeof(double));
+        for (int c = 0; c < kNet16.n; ++c) {
+            double* p = v[1 + kNet16.a[c]];
+            double* q = v[1 + kNet16.b[c]];
+            for (int l = 0; l < 4; ++l) {
+                const double a = p[l], b = q[l];  // the same selects as above
+                p[l] = b < a ? b : a;
+                q[l] = b < a ? a : b;
+            }
+        }
+#endif
     }
     // The k-th smallest (0 <= k < 64): a merge walk over the four
     // sorted columns from the nearer end (at most 32 steps), the head chosen by
