@@ -357,6 +357,33 @@ struct KattrThreadHist {
 #endif
         if (!hist[static_cast<size_t>(bin)].add(w)) err.record(InputError::weight_overflow, seq, pos, r);
     }
+    // add(...) for the points j < m (bins, radii, positions), the counters kept in
+    // locals over the batch: as members, each add's increment of n_points and
+    // n_fast waited for the previous add's store (the profile's hottest line).
+    void add_all(const KattrConfig& cfg, const i64* bins, const double* rad, i64 m, i64 seq, const i64* pos) {
+#if defined(__SIZEOF_INT128__)
+        i64 np = n_points, nf = n_fast;
+        for (i64 j = 0; j < m; ++j) {
+            const double w = kattr_weight(cfg.weight, rad[j]);
+            ++np;
+            const WindowSum::u128 u = WindowSum::units(w);
+            if (u != 0) {
+                fast[static_cast<size_t>(bins[j]) + (static_cast<size_t>(np) & 1) * nb2] += u;
+                if (++nf == WindowSum::kMaxAdds) {
+                    n_fast = nf;
+                    flush();
+                    nf = n_fast;
+                }
+                continue;
+            }
+            if (!hist[static_cast<size_t>(bins[j])].add(w)) err.record(InputError::weight_overflow, seq, pos[j], rad[j]);
+        }
+        n_points = np;
+        n_fast = nf;
+#else
+        for (i64 j = 0; j < m; ++j) add(cfg, bins[j], rad[j], seq, pos[j]);
+#endif
+    }
     // add(...) if keep; branch-free on keep for the common weights (a kept /
     // dropped mix in no order would mispredict half the time).
     void add_if(const KattrConfig& cfg, i64 bin, double r, bool keep, i64 seq, i64 pos) {
@@ -453,7 +480,7 @@ void kattr_sequence_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int
             }
             const i64 m = sp.keep_radius(nk, cut, true);
             sp.bin_points(cfg, m);
-            for (i64 j = 0; j < m; ++j) me.add(cfg, sp.bins[j], sp.rad[j], i, sp.idx[j]);
+            me.add_all(cfg, sp.bins.data(), sp.rad.data(), m, i, sp.idx.data());
         });
     merge_thread_hists(th, hist, nb2, n_points, err);
 }
@@ -772,18 +799,28 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
             KattrThreadHist& me = th[tid];
             std::vector<RadiusBin>& c = tcand[tid];
             i64* keys = tkeys[tid].data();
-            size_t nc = c.size();
-            c.resize(nc + static_cast<size_t>(n));
+            // Without branches (above b_hi and inside the band come in no order): the
+            // points above b_hi compacted to the front of bins/rad/idx (in place: nd <= j),
+            // those inside appended to the candidates; then their keys counted and the
+            // others added, each in its own loop.
+            const size_t nc0 = c.size();
+            size_t nc = nc0;
+            c.resize(nc0 + static_cast<size_t>(n));
+            i64 nd = 0;
             for (i64 j = 0; j < n; ++j) {
                 const double r = sp.rad[j];
-                if (r >= b_hi) {
-                    me.add(cfg, sp.bins[j], r, i, sp.idx[j]);
-                } else {
-                    c[nc++] = {r, sp.bins[j]};
-                    ++keys[key(r)];
-                }
+                const i64 bj = sp.bins[j], pj = sp.idx[j];
+                const bool direct = r >= b_hi;
+                sp.bins[nd] = bj;
+                sp.rad[nd] = r;
+                sp.idx[nd] = pj;
+                nd += direct;
+                c[nc] = {r, bj};
+                nc += !direct;
             }
             c.resize(nc);
+            for (size_t t = nc0; t < nc; ++t) ++keys[key(c[t].r)];
+            me.add_all(cfg, sp.bins.data(), sp.rad.data(), nd, i, sp.idx.data());
         });
     if (!err.ok() || stop_requested()) return;
     i64 direct = 0, count = 0;
