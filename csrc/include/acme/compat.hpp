@@ -155,7 +155,6 @@ i64 compat_process_map(const TA* a, i64 N, i64 L, int k, int n_threads, double* 
     return b == std::numeric_limits<i64>::max() ? -1 : b;
 }
 
-
 // An uninitialised buffer of n doubles for a large per-point pass. On Linux it is
 // mapped with transparent huge pages where the kernel allows them (madvise):
 // first-touching tens of MB in 4 KiB pages costs more than the pass itself.

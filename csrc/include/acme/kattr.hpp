@@ -331,8 +331,8 @@ struct KattrThreadHist {
     std::vector<FixedSum> hist;
 #if defined(__SIZEOF_INT128__)
     std::vector<WindowSum::u128> fast;  // 2 * nb2: copy 0, then copy 1
-    i64 n_fast = 0;
 #endif
+    i64 n_fast = 0;  // adds into `fast` since its last flush
     size_t nb2 = 0;
     i64 n_points = 0;
     InputError err;
@@ -344,45 +344,35 @@ struct KattrThreadHist {
         n_fast = 0;
 #endif
     }
-    void add(const KattrConfig& cfg, i64 bin, double r, i64 seq, i64 pos) {
+    // One point, with the counters given: the members (add) or a batch's locals
+    // (add_all).
+    void add_counted(const KattrConfig& cfg, i64 bin, double r, i64 seq, i64 pos, i64& np, i64& nf) {
         const double w = kattr_weight(cfg.weight, r);
-        ++n_points;
+        ++np;
 #if defined(__SIZEOF_INT128__)
         const WindowSum::u128 u = WindowSum::units(w);
         if (u != 0) {
-            fast[static_cast<size_t>(bin) + (static_cast<size_t>(n_points) & 1) * nb2] += u;
-            if (++n_fast == WindowSum::kMaxAdds) flush();
+            fast[static_cast<size_t>(bin) + (static_cast<size_t>(np) & 1) * nb2] += u;
+            if (++nf == WindowSum::kMaxAdds) {
+                flush();
+                nf = 0;
+            }
             return;
         }
 #endif
         if (!hist[static_cast<size_t>(bin)].add(w)) err.record(InputError::weight_overflow, seq, pos, r);
     }
+    void add(const KattrConfig& cfg, i64 bin, double r, i64 seq, i64 pos) {
+        add_counted(cfg, bin, r, seq, pos, n_points, n_fast);
+    }
     // add(...) for the points j < m (bins, radii, positions), the counters kept in
     // locals over the batch: as members, each add's increment of n_points and
     // n_fast waited for the previous add's store (the profile's hottest line).
     void add_all(const KattrConfig& cfg, const i64* bins, const double* rad, i64 m, i64 seq, const i64* pos) {
-#if defined(__SIZEOF_INT128__)
         i64 np = n_points, nf = n_fast;
-        for (i64 j = 0; j < m; ++j) {
-            const double w = kattr_weight(cfg.weight, rad[j]);
-            ++np;
-            const WindowSum::u128 u = WindowSum::units(w);
-            if (u != 0) {
-                fast[static_cast<size_t>(bins[j]) + (static_cast<size_t>(np) & 1) * nb2] += u;
-                if (++nf == WindowSum::kMaxAdds) {
-                    n_fast = nf;
-                    flush();
-                    nf = n_fast;
-                }
-                continue;
-            }
-            if (!hist[static_cast<size_t>(bins[j])].add(w)) err.record(InputError::weight_overflow, seq, pos[j], rad[j]);
-        }
+        for (i64 j = 0; j < m; ++j) add_counted(cfg, bins[j], rad[j], seq, pos[j], np, nf);
         n_points = np;
         n_fast = nf;
-#else
-        for (i64 j = 0; j < m; ++j) add(cfg, bins[j], rad[j], seq, pos[j]);
-#endif
     }
     // add(...) if keep; branch-free on keep for the common weights (a kept /
     // dropped mix in no order would mispredict half the time).

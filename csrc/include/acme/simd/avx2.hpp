@@ -175,21 +175,16 @@ ACME_AVX2 inline void windows4(double* o1, double* o2, double* o3, double* os, s
     _mm256_storeu_pd(os + p, _mm256_add_pd(q, _mm256_mul_pd(s3, s3)));
 }
 
-// One block of 4 positions, the layout and the preset fixed at compile time
-// (no branch in the loop, constants in registers).
-template <bool NCL, bool ACME>
-ACME_AVX2 inline F64x4Block f32_block_t(const float* a, std::int64_t L, std::int64_t l) {
-    return f32_block(a, L, l, NCL, ACME);
-}
-
+// The layout and the preset fixed at compile time: no branch in the loop, the
+// constants in registers.
 template <bool NCL, bool ACME>
 ACME_AVX2 inline std::int64_t load_w3_f32_t(const float* a, std::int64_t L, double* E1, double* E2, double* E3,
                                             double* o1, double* o2, double* o3, double* os, double* acc,
                                             std::int64_t& pw) {
     const std::int64_t L8 = L & ~std::int64_t(7);
     __m256d lo = _mm256_loadu_pd(acc), hi = _mm256_loadu_pd(acc + 4);
-    const F64x4Block p0 = f32_block_t<NCL, ACME>(a, L, 0);
-    F64x4Block q = f32_block_t<NCL, ACME>(a, L, 4);
+    const F64x4Block p0 = f32_block(a, L, 0, NCL, ACME);
+    F64x4Block q = f32_block(a, L, 4, NCL, ACME);
     lo = _mm256_add_pd(lo, p0.nrm);
     hi = _mm256_add_pd(hi, q.nrm);
     store_e8(E1, E2, E3, 0, p0, q);
@@ -208,10 +203,10 @@ ACME_AVX2 inline std::int64_t load_w3_f32_t(const float* a, std::int64_t L, doub
             _mm_prefetch(reinterpret_cast<const char*>(a + 4 * l + 2048), _MM_HINT_T0);
             _mm_prefetch(reinterpret_cast<const char*>(a + 4 * (L + l)), _MM_HINT_T1);
         }
-        const F64x4Block b0 = f32_block_t<NCL, ACME>(a, L, l);
+        const F64x4Block b0 = f32_block(a, L, l, NCL, ACME);
         lo = _mm256_add_pd(lo, b0.nrm);
         windows4(o1, o2, o3, os, l - 4, r1, r2, r3, b0);
-        const F64x4Block b1 = f32_block_t<NCL, ACME>(a, L, l + 4);
+        const F64x4Block b1 = f32_block(a, L, l + 4, NCL, ACME);
         hi = _mm256_add_pd(hi, b1.nrm);
         windows4(o1, o2, o3, os, l, b0.e1, b0.e2, b0.e3, b1);
         r1 = b1.e1;
