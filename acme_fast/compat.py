@@ -18,6 +18,7 @@ every parameter the reference ignored and also accept NCL arrays.
 from __future__ import annotations
 
 import numbers
+import threading
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -513,16 +514,57 @@ def spherical_coordinates_process_2_trad(saliency_map_raw_s: Any, X: Any, mask: 
         # radii, cutoff and the kept points' ratio y'/x', branch, clipped cosine and radius, in C++
         # (compat.hpp) with the numpy code's operations; arctan and arccos stay numpy's.
         ratio, branch, cosine, r, _ = _core.compat_spherical(s, mask_value, mask_arr, radius_count, 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at = np.arctan(ratio)
-        phi = np.where(branch == 1, at + PI, at)
-        phi = np.where(branch == 2, at - PI, phi)
-        phi = np.where(branch == 3, PI / 2, phi)
-        phi_1_s.append(phi / 2 + PI / 2)
-        with np.errstate(invalid="ignore"):
-            phi_2_s.append(np.arccos(cosine))
+        phi, theta = _angles(ratio, branch, cosine)
+        phi_1_s.append(phi)
+        phi_2_s.append(theta)
         r_s.append(r)
     return phi_1_s, phi_2_s, r_s
+
+
+def _angles(ratio: np.ndarray, branch: np.ndarray, cosine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """phi' and theta of the kept points: numpy's ``arctan`` and ``arccos`` (so numpy's bits),
+    phi' = phi / 2 + PI / 2 from the arctan with the numpy code's operations (compat.hpp).
+
+    Large arrays are cut into parts, one per thread (numpy and the C++ pass release the GIL):
+    each part's values are the same whichever thread computes them.
+    """
+    n = ratio.size
+    phi = np.empty(n)
+    theta = np.empty(n)
+
+    def part(a: int, b: int) -> None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.arctan(ratio[a:b], out=phi[a:b])
+            np.arccos(cosine[a:b], out=theta[a:b])
+        _core.compat_phi(phi[a:b], branch[a:b])
+
+    n_parts = max(1, min(int(_core.max_threads(0)), n >> 16))
+    cuts = [n * j // n_parts for j in range(n_parts + 1)]
+    workers = []
+    for j in range(1, n_parts):
+        box: list = []
+        w = threading.Thread(target=lambda a=cuts[j], b=cuts[j + 1], box=box: box.append(_capture(part, a, b)),
+                             daemon=True)
+        w.start()
+        workers.append((w, box))
+    try:
+        part(cuts[0], cuts[1])
+    finally:
+        for w, _ in workers:
+            w.join()
+    for _, box in workers:
+        ok, exc = box[0]
+        if not ok:
+            raise exc
+    return phi, theta
+
+
+def _capture(f: Any, *args: Any) -> tuple[bool, Any]:
+    """(True, f(*args)) or (False, the exception it raised): for re-raising on the calling thread."""
+    try:
+        return True, f(*args)
+    except BaseException as exc:  # noqa: BLE001 - re-raised by the caller
+        return False, exc
 
 
 def initialize_integration_2(box_length: float) -> tuple[float, float, float, int, int]:

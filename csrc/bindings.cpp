@@ -525,8 +525,23 @@ py::tuple compat_process_map_py(const py::array& attr, int k, int n_threads) {
     return py::make_tuple(out, bad);
 }
 
+// phi' from numpy's arctan of the ratios, written over `at` (a contiguous float64
+// array, often a slice of the caller's output). The GIL is released: the loop
+// touches only these two arrays, held by this call.
+void compat_phi_py(py::array at, const py::array_t<std::int8_t, py::array::c_style>& branch) {
+    require(py::array_t<double, py::array::c_style>::check_(at) && at.ndim() == 1 && branch.ndim() == 1 &&
+                at.size() == branch.size(),
+            "at, branch: expected contiguous 1-D float64 and int8 arrays of the same length");
+    double* a = static_cast<double*>(at.mutable_data());  // raises if not writeable
+    const std::int8_t* b = branch.data();
+    const i64 n = at.size();
+    py::gil_scoped_release nogil;
+    compat_phi(a, b, n);
+}
+
 py::tuple compat_spherical_py(const py::array_t<double, py::array::c_style>& s, double mask,
-                              const py::object& mask_arr_obj, i64 radius_count, int n_threads) {
+                              const py::object& mask_arr_obj, i64 radius_count, int n_threads, int force) {
+    require(force >= 0 && force <= 2, "force: expected 0, 1 or 2");
     require(s.ndim() == 3 && s.shape(2) == 3, "saliency_map_raw_s: expected shape (N, L, 3)");
     const i64 N = s.shape(0), L = s.shape(1);
     require(radius_count >= 0 && radius_count <= N * L, "radius_count: expected 0..N*L");
@@ -542,7 +557,7 @@ py::tuple compat_spherical_py(const py::array_t<double, py::array::c_style>& s, 
     Interruptible intr;
     {
         py::gil_scoped_release nogil;
-        pass = std::make_unique<SphericalPass>(s.data(), N, L, mask, mp, n_threads);
+        pass = std::make_unique<SphericalPass>(s.data(), N, L, mask, mp, n_threads, force);
         n = pass->select(radius_count);
     }
     intr.check();
@@ -625,7 +640,8 @@ py::tuple compat_angle_hist_py(const py::array_t<double, py::array::c_style>& p1
                                const py::array_t<double, py::array::c_style>& r, double box_length, int n_bins) {
     const i64 n = p1.size();
     require(p2.size() == n && r.size() == n, "phi_1_s, phi_2_s, r_s: expected the same length");
-    require(n_bins >= 1 && box_length > 0, "n_bins, box_length: expected positive values");
+    require(n_bins >= 1 && n_bins <= 46340 && box_length > 0,
+            "n_bins, box_length: expected 1 <= n_bins <= 46340 and box_length > 0");
     std::vector<FixedSum> hist(static_cast<size_t>(n_bins) * n_bins);
     i64 bad = -1;
     int code;
@@ -765,7 +781,8 @@ PYBIND11_MODULE(_core, m) {
           py::arg("end"));
     m.def("compat_process_map", &compat_process_map_py, py::arg("attr"), py::arg("k"), py::arg("n_threads"));
     m.def("compat_spherical", &compat_spherical_py, py::arg("s"), py::arg("mask"), py::arg("mask_arr"),
-          py::arg("radius_count"), py::arg("n_threads"));
+          py::arg("radius_count"), py::arg("n_threads"), py::arg("force") = 0);
+    m.def("compat_phi", &compat_phi_py, py::arg("at"), py::arg("branch"));
     m.def("compat_angle_hist", &compat_angle_hist_py, py::arg("p1"), py::arg("p2"), py::arg("r"),
           py::arg("box_length"), py::arg("n_bins"));
     m.def("kattr_bins", &kattr_bins_py, py::arg("e"), py::arg("acme"), py::arg("bin_width"), py::arg("n_bins"));

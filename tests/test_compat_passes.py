@@ -73,6 +73,24 @@ def test_process_attribution_map_errors():
         C.process_attribution_map(np.ones((2, 5, 4)), k=6)
 
 
+@pytest.mark.parametrize("top", [2.0**400, np.nextafter(2.0**400, np.inf), 2.0**-400, np.nextafter(2.0**-400, 0),
+                                 1e-310, 1e300])
+@pytest.mark.parametrize("k", [3, 4])
+def test_process_attribution_map_scale_edges(top, k):
+    """The power-of-two rescale happens exactly when the largest |value| of a sequence is above
+    2**400 or below 2**-400 (and not 0): at and beside both edges, with the largest value alone
+    among ordinary ones or the whole sequence that small."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 37, 4))
+    a[0, 5, 2] = top  # one value at the edge, the rest ordinary
+    a[1] *= top / np.abs(a[1]).max()  # the whole sequence scaled to the edge
+    a[2, :, :] = 0.0
+    a[2, 7, 1] = -top  # one nonzero value
+    ref = ref_process_attribution_map(a, k)
+    for got in _on_every_tier(lambda: C.process_attribution_map(a, k)):
+        np.testing.assert_array_equal(got, ref)
+
+
 def _same_lists(got, ref):
     assert len(got) == len(ref) == 3
     for g, r in zip(got, ref):
@@ -115,7 +133,53 @@ def test_spherical_axes_and_signs():
                     ref_spherical_coordinates_process_2_trad([s], x, 1, cutoff))
 
 
-@pytest.mark.parametrize("box", [0.1, 0.05, 0.3, 1.0])
+@pytest.mark.parametrize("kind", ["motif", "ties", "zeros", "const"])
+@pytest.mark.parametrize("cutoff", [0.0, 0.1, 0.5, 0.999])
+@pytest.mark.parametrize("mask", ["one", "array"])
+def test_spherical_sampled_bracket(kind, cutoff, mask):
+    """Maps of 2**14 points or more: the cutoff is bracketed by a sample of radii and the map read
+    once. The same arrays as the numpy code, and as the two-pass path (force=1) and a bracket that
+    misses (force=2, which falls back to it)."""
+    N, L = 9, 2000
+    rng = np.random.default_rng(17)
+    s = C.process_attribution_map(_maps(23, N, L, np.float64, kind), 3)
+    s[1, 3] = [np.nan, 1.0, 2.0]
+    s[2, 4] = [1e200, -1e200, 3.0]
+    x = np.zeros((N, L, 4), np.float32)
+    m = 1 if mask == "one" else rng.uniform(0, 2, (N, L))
+    ref = ref_spherical_coordinates_process_2_trad([s], x, m, cutoff)
+    for got in _on_every_tier(lambda: C.spherical_coordinates_process_2_trad([s], x, m, cutoff)):
+        _same_lists(got, ref)
+    count = int(cutoff * N * L)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = np.nan_to_num(np.sqrt(s[..., 0] * s[..., 0] + s[..., 1] * s[..., 1] + s[..., 2] * s[..., 2])).ravel()
+    want_cut = r.min() if count == 0 else np.partition(r, r.size - count)[r.size - count]
+    marr = None if mask == "one" else np.ascontiguousarray(m, dtype=np.float64)
+    outs = [_core.compat_spherical(s, 1.0, marr, count, 0, force) for force in (0, 1, 2)]
+    for out in outs:
+        assert out[4] == want_cut
+        for a, b in zip(out[:4], outs[0][:4]):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(outs[0][3], ref[2][0])
+
+
+def test_spherical_unlucky_sample():
+    """Every sampled point has radius 0 and the others radius >= 1: the sample's bracket misses the
+    cutoff's rank, and the two-pass path gives the numpy code's arrays."""
+    N, L = 8, 2048
+    size = N * L
+    rng = np.random.default_rng(2)
+    s = rng.uniform(1, 2, (size, 3)) * rng.choice([-1, 1], (size, 3))
+    p = ((np.arange(4096) * size) >> 12) + (size >> 13)  # the sampled points (compat.hpp, SphericalPass)
+    s[p] = 0.0
+    s = s.reshape(N, L, 3)
+    x = np.zeros((N, L, 4))
+    for cutoff in (0.1, 0.9):
+        _same_lists(C.spherical_coordinates_process_2_trad([s], x, 1, cutoff),
+                    ref_spherical_coordinates_process_2_trad([s], x, 1, cutoff))
+
+
+@pytest.mark.parametrize("box", [0.1, 0.05, 0.3, 1.0, 0.01])
 @pytest.mark.parametrize("prior_range", [1, 3, 10])
 def test_entropy_same_bits(box, prior_range):
     rng = np.random.default_rng(5)
@@ -125,9 +189,13 @@ def test_entropy_same_bits(box, prior_range):
     p1.append(np.array([]))
     p2.append(np.array([]))
     r.append(np.array([]))  # a map without points: 0.0
-    p1.append(rng.uniform(-0.05, 3.2, 50))  # small negative angles truncate to bin 0, as numpy
+    p1.append(rng.uniform(-0.005, 3.2, 50))  # small negative angles truncate to bin 0, as numpy
     p2.append(rng.uniform(0, 3.2, 50))
     r.append(rng.uniform(-1, 1, 50))
+    n = 5000  # weights inside and outside the fast path's range [2**-40, 2**8), mixed
+    p1.append(rng.uniform(0, 3.2, n))
+    p2.append(rng.uniform(0, 3.2, n))
+    r.append(rng.choice([1e-25, 1e-15, 3e-7, 0.5, 20.0, 1e5, 0.0, -2.0], n) * rng.uniform(0.5, 1.5, n))
     _, bl, bv, nb, _ = C.initialize_integration_2(box)
     got = C.calculate_entropy_2(p1, p2, r, nb, bl, bv, prior_range)
     ref = ref_calculate_entropy_2(p1, p2, r, nb, bl, bv, prior_range)
