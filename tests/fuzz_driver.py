@@ -265,7 +265,8 @@ def target_compat(n: int) -> None:
     def run(data):
         x, a = data.draw(dna(min_len=3))
         x = np.asarray(x, dtype=np.float64)
-        which = data.draw(st.sampled_from(["spectra", "passing", "process", "spherical", "entropy", "init"]))
+        which = data.draw(st.sampled_from(["spectra", "passing", "process", "spherical", "spherical_big", "entropy",
+                                           "init"]))
         if which == "spectra":
             valid = dict(X=x, kmer_length=1)
             specs = {"X": bad_arrays(x.shape), "kmer_length": scalars(13)}
@@ -284,6 +285,21 @@ def target_compat(n: int) -> None:
             valid = dict(saliency_map_raw_s=[m], X=x, mask=1, radius_count_cutoff=0.1)
             specs = {"saliency_map_raw_s": st.sampled_from([[m * np.nan], [m[:, :1]], "s", [m * 1e300], [m * 1e-310]]),
                      "X": bad_arrays(x.shape), "mask": scalars(), "radius_count_cutoff": scalars(1e9)}
+            fn = compat.spherical_coordinates_process_2_trad
+        elif which == "spherical_big":
+            # 2**14 points or more: the sampled bracket of the cutoff (compat.hpp, SphericalPass)
+            reps = -(-(1 << 14) // (a.shape[0] * a.shape[1]))
+            big = np.tile(a, (reps, 1, 1))
+            big = big * np.linspace(0.5, 2.0, big.shape[0])[:, None, None]
+            m = compat.process_attribution_map(big)
+            xb = np.zeros(big.shape)
+            mask = data.draw(st.sampled_from([1, 0.5, "array"]))
+            if mask == "array":
+                mask = np.linspace(0, 2, big.shape[0] * big.shape[1]).reshape(big.shape[:2])
+            valid = dict(saliency_map_raw_s=[m], X=xb, mask=mask,
+                         radius_count_cutoff=data.draw(st.sampled_from([0.0, 0.04, 0.1, 0.5, 0.99, 1.0])))
+            specs = {"saliency_map_raw_s": st.sampled_from([[m * np.nan], [m[:, :1]], [m * 1e300], [m * 1e-310]]),
+                     "mask": scalars(), "radius_count_cutoff": scalars(1e9)}
             fn = compat.spherical_coordinates_process_2_trad
         elif which == "entropy":
             m = compat.process_attribution_map(a)

@@ -11,6 +11,8 @@ from _compat_numpy import (
     ref_process_attribution_map,
     ref_spherical_coordinates_process_2_trad,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import acme_fast as af
 from acme_fast import _core
@@ -161,6 +163,35 @@ def test_spherical_sampled_bracket(kind, cutoff, mask):
         for a, b in zip(out[:4], outs[0][:4]):
             np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(outs[0][3], ref[2][0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_spherical_sampled_equals_two_pass(data):
+    """Property: on maps of 2**14 points or more, the one-pass path (sampled bracket) gives the same
+    cutoff and arrays as the two-pass path, for any cutoff fraction and mask."""
+    N = data.draw(st.integers(8, 12))
+    L = data.draw(st.integers(1400, 2100))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    kind = data.draw(st.sampled_from(["normal", "ties", "heavy", "zeros", "constant"]))
+    s = rng.standard_normal((N, L, 3))
+    if kind == "ties":
+        s = np.round(s * 2) / 2
+    elif kind == "heavy":
+        s = s * rng.pareto(1.0, (N, L, 1))
+    elif kind == "zeros":
+        s[rng.uniform(size=(N, L)) < data.draw(st.floats(0.0, 1.0))] = 0.0
+    elif kind == "constant":
+        s[:] = 0.25
+    count = data.draw(st.integers(0, N * L))
+    mask = data.draw(st.sampled_from(["one", "half", "array"]))
+    mval = 0.5 if mask == "half" else 1.0
+    marr = rng.uniform(0, 2, N * L) if mask == "array" else None
+    one = _core.compat_spherical(s, mval, marr, count, 0, 0)
+    two = _core.compat_spherical(s, mval, marr, count, 0, 1)
+    assert one[4] == two[4]
+    for a, b in zip(one[:4], two[:4]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_spherical_unlucky_sample():
