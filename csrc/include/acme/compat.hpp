@@ -164,11 +164,8 @@ i64 compat_process_map(const TA* a, i64 N, i64 L, int k, int n_threads, double* 
 #if ACME_X86_SIMD
     if (simd_tier() == kAvx2 || simd_tier() == kAvx512) seq = &compat_process_seq_avx2<TA>;
 #endif
-    // Chunks of at least 2 MiB of output: the first write to a fresh (huge) page
-    // zeroes it, and a page shared by both threads' chunks would make one wait.
-    const i64 chunk = std::max<i64>(4, ((i64(1) << 21) + 24 * L - 1) / (24 * L));
     parallel_for(
-        nt, N, static_cast<int>(std::min<i64>(chunk, 1 << 20)), [&](int tid) { scratch[tid].resize(L, k); },
+        nt, N, 4, [&](int tid) { scratch[tid].resize(L, k); },
         [&](int tid, i64 i) {
             const i64 j = seq(a + i * L * 4, L, k, scratch[tid], out + i * L * 3);
             if (j < 0) return;
