@@ -234,6 +234,32 @@ struct Sample64 {
     }
 };
 
+// The bracket pass of a selection: below += #(src[j] < lo) and the values with
+// lo <= src[j] <= hi appended, in order, to buf at m (room for n values): the
+// tier's vector loop, then the scalar loop, which defines the result, on the rest.
+inline void bracket_values(const double* src, i64 n, double lo, double hi, double* buf, i64& below, i64& m) {
+    i64 j0 = 0;
+    if (const auto f = kernels().bracket) j0 = f(src, n, lo, hi, buf, below, m);
+    for (i64 j = j0; j < n; ++j) {
+        const double v = src[j];
+        below += v < lo;
+        buf[m] = v;
+        m += (v >= lo) & (v <= hi);
+    }
+}
+
+// The indices j < n with s[j] > t into idx (room for n), in order; returns how
+// many (branch-free compaction: the tier's vector loop, then the scalar loop).
+inline i64 indices_above(const double* s, i64 n, double t, i64* idx) {
+    i64 k = 0, j0 = 0;
+    if (const auto f = kernels().indices_above) j0 = f(s, n, t, idx, k);
+    for (i64 j = j0; j < n; ++j) {
+        idx[k] = j;
+        k += s[j] > t;
+    }
+    return k;
+}
+
 // Order statistics for quantile q of src[0..n) without reordering src, usually
 // in one pass: a sorted sample of 64 values brackets the two ranks; one pass
 // counts the values below the bracket and copies those inside it to `buf`
@@ -274,17 +300,11 @@ inline OrderPair order_pair_ranks(const double* src, i64 n, i64 lo, i64 hi, doub
         if (ia >= 0) plo = sm.kth(static_cast<int>(ia));
         if (ib < S) phi = sm.kth(static_cast<int>(ib));
     }
-    i64 below = 0, m = 0, j0 = 0;
-    const Kernels& K = kernels();
-    if (K.bracket) j0 = K.bracket(src, n, plo, phi, buf, below, m);
-    for (i64 j = j0; j < n; ++j) {
-        const double v = src[j];
-        below += v < plo;
-        buf[m] = v;
-        m += (v >= plo) & (v <= phi);
-    }
+    i64 below = 0, m = 0;
+    bracket_values(src, n, plo, phi, buf, below, m);
     if (!(below <= lo && hi < below + m)) return full();
     const i64 k = lo - below;
+    const Kernels& K = kernels();
     if (buf2 != nullptr && buf3 != nullptr && K.select_pair) {
         double a, b;
         K.select_pair(buf, m, k, buf2, buf3, a, b);

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "common.hpp"
+#include "kattr.hpp"
 
 namespace acme::core {
 
@@ -286,29 +287,15 @@ __attribute__((always_inline)) inline i64 spherical_seq(const double* __restrict
             kv[l] = std::sqrt((x * x + y * y) + z * z);
         }
     }
-    // the radii below and inside the bracket (branch-free compaction; the
-    // tier's vector loop first, as in order_pair_ranks)
-    const Kernels& K = kernels();
+    // the radii below and inside the bracket, as order_pair_ranks' bracket pass
     t.band.room(t.n_band, L);
-    double* __restrict__ band = t.band.data() + t.n_band;
-    i64 below = 0, m = 0, l0 = 0;
-    if (K.bracket) l0 = K.bracket(r, L, lo, hi, band, below, m);
-    for (i64 l = l0; l < L; ++l) {
-        const double v = r[l];
-        below += v < lo;
-        band[m] = v;
-        m += (v >= lo) & (v <= hi);
-    }
+    i64 below = 0, m = 0;
+    bracket_values(r, L, lo, hi, t.band.data() + t.n_band, below, m);
     t.below += below;
     t.n_band += m;
     if (!collect) return 0;
-    i64* __restrict__ idx = t.idx.data();
-    i64 n = 0;
-    l0 = K.indices_above ? K.indices_above(keep, L, lo, idx, n) : 0;
-    for (i64 l = l0; l < L; ++l) {
-        idx[n] = l;
-        n += keep[l] > lo;
-    }
+    const i64* idx = t.idx.data();
+    const i64 n = indices_above(keep, L, lo, t.idx.data());
     const i64 j0 = t.n_cand;
     for (auto* b : {&t.keep, &t.ratio, &t.cosine, &t.rad}) b->room(j0, n);
     t.branch.room(j0, n);
@@ -511,35 +498,18 @@ inline void compat_phi(double* at, const std::int8_t* branch, i64 n) {
     compat_phi_default(at, branch, n);
 }
 
-// hist[bins[j]] += r[j]^2 for j < n (exact).
+// hist[bins[j]] += r[j]^2 for j < n (exact): the kernels' per-thread histogram
+// (KattrThreadHist: the common weights as 128-bit integers, then the exact sum),
+// the counters in locals over the loop.
 inline void compat_hist_adds(const std::int32_t* bins, const double* r, i64 n, size_t nb2, FixedSum* hist) {
-#if defined(__SIZEOF_INT128__)
-    // the common weights as 128-bit integers (WindowSum), two copies of the bins
-    // taken in turn so that consecutive adds to one bin do not wait for each other
-    if (nb2 <= (size_t(1) << 16)) {
-        std::vector<WindowSum::u128> fast(2 * nb2, 0);
-        auto flush = [&]() {
-            for (size_t j = 0; j < fast.size(); ++j) {
-                if (fast[j] != 0) WindowSum::add_to(hist[j % nb2], fast[j]);
-                fast[j] = 0;
-            }
-        };
-        i64 n_fast = 0;
-        for (i64 j = 0; j < n; ++j) {
-            const double w = r[j] * r[j];
-            const WindowSum::u128 u = WindowSum::units(w);
-            if (u == 0) {
-                hist[bins[j]].add(w);  // |r| < 2^48: w < 2^96 always fits
-                continue;
-            }
-            fast[static_cast<size_t>(bins[j]) + (static_cast<size_t>(j) & 1) * nb2] += u;
-            if (++n_fast == WindowSum::kMaxAdds) flush(), n_fast = 0;
-        }
-        flush();
-        return;
-    }
-#endif
-    for (i64 j = 0; j < n; ++j) hist[bins[j]].add(r[j] * r[j]);
+    KattrConfig cfg;
+    cfg.weight = Weight::r2;
+    KattrThreadHist th;
+    th.reset(nb2);
+    i64 np = 0, nf = 0;
+    for (i64 j = 0; j < n; ++j) th.add_counted(cfg, bins[j], r[j], 0, j, np, nf);  // |r| < 2^48: fits
+    th.flush();
+    for (size_t j = 0; j < nb2; ++j) hist[j].merge(th.hist[j]);
 }
 
 // calculate_entropy_2's histogram of one map: bins min(int(angle / box_length),

@@ -251,18 +251,12 @@ struct SeqPoints {
     // radii into rad[0..n); returns n. A cheap test on s (with a margin far above
     // rounding) prefilters; the exact radius test decides.
     i64 select_at_least(double b) {
-        i64 n = 0, p0 = 0;
         double lo = -1.0;  // every s >= 0 passes
         if (b > 0.0 && scale > 0.0) {
             const double t = b / scale;
             lo = t * t * (1.0 - 1e-9);  // r >= b implies s > lo
         }
-        if (const auto f = kernels().indices_above) p0 = f(s.data(), P, lo, idx.data(), n);
-        for (i64 p = p0; p < P; ++p) {
-            idx[n] = p;
-            n += s[p] > lo;
-        }
-        return keep_radius(n, b, false);
+        return keep_radius(indices_above(s.data(), P, lo, idx.data()), b, false);
     }
 
     // Bins of the points idx[0..n) into bins[0..n): the same bins as
@@ -462,13 +456,7 @@ void kattr_sequence_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int
                                            sp.c_theta.data());
             const double cut = numpy_lerp(std::sqrt(o.a) * scale, std::sqrt(o.b) * scale, o.gamma);
             // r > cut implies s > o.a: a branch-free prefilter, then the exact test.
-            i64 nk = 0, p0 = 0;
-            if (const auto f = kernels().indices_above) p0 = f(sp.s.data(), P, o.a, sp.idx.data(), nk);
-            for (i64 p = p0; p < P; ++p) {
-                sp.idx[nk] = p;
-                nk += sp.s[p] > o.a;
-            }
-            const i64 m = sp.keep_radius(nk, cut, true);
+            const i64 m = sp.keep_radius(indices_above(sp.s.data(), P, o.a, sp.idx.data()), cut, true);
             sp.bin_points(cfg, m);
             me.add_all(cfg, sp.bins.data(), sp.rad.data(), m, i, sp.idx.data());
         });
