@@ -62,6 +62,18 @@ def test_process_attribution_map_same_bits(kind, dtype, N, L, k):
         np.testing.assert_array_equal(got, ref)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_process_attribution_map_large_output(n_threads):
+    """An output of more than 4 MiB, which the pass faults in first (one contiguous part per thread,
+    parallel.hpp's prefault): the same bits with any thread count."""
+    N, L = 90, 2048  # 4.4 MB of float64 output
+    a = _maps(5, N, L, np.float32, "motif")
+    ref = ref_process_attribution_map(a, 3)
+    got, bad = _core.compat_process_map(a, 3, n_threads)
+    assert bad == -1
+    np.testing.assert_array_equal(got, ref)
+
+
 def test_process_attribution_map_errors():
     a = np.ones((2, 5, 4), np.float32)
     a[1, 3, 2] = np.inf

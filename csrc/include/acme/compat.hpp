@@ -61,17 +61,22 @@ __attribute__((always_inline)) inline i64 compat_process_seq(const TA* __restric
         n = std::sqrt(((a * a + b * b) + c * c) + d * d);
     };
     // counts (integer reductions, so that the loop vectorises): values not finite,
-    // values whose squares overflow (|v| > 2^400), values not tiny (|v| >= 2^-400), values not 0
+    // values whose squares overflow (|v| > 2^400), values not tiny (|v| >= 2^-400), values not 0.
+    // Finite float32 values lie in [2^-149, 2^128) or are 0: only the first count can be non-zero.
+    constexpr bool kMayRescale = !std::is_same_v<TA, float>;
     i64 n_bad = 0, n_big = 0, n_normal = 0, n_nonzero = 0;
     for (i64 l = 0; l < L; ++l) {
         double a = static_cast<double>(ai[4 * l]), b = static_cast<double>(ai[4 * l + 1]);
         double c = static_cast<double>(ai[4 * l + 2]), d = static_cast<double>(ai[4 * l + 3]);
         const double chk = ((a - a) + (b - b)) + ((c - c) + (d - d));  // nan iff a value is inf or nan
         n_bad += chk != chk;
-        const double m = std::max(std::max(std::fabs(a), std::fabs(b)), std::max(std::fabs(c), std::fabs(d)));
-        n_big += m > 0x1p+400;
-        n_normal += m >= 0x1p-400;
-        n_nonzero += m > 0.0;
+        if constexpr (kMayRescale) {
+            const double m =
+                std::max(std::max(std::fabs(a), std::fabs(b)), std::max(std::fabs(c), std::fabs(d)));
+            n_big += m > 0x1p+400;
+            n_normal += m >= 0x1p-400;
+            n_nonzero += m > 0.0;
+        }
         centre(a, b, c, d, nrm[l]);  // done again below in the rare case that the values must be scaled first
         x[l] = a;
         y[l] = b;
@@ -165,6 +170,7 @@ i64 compat_process_map(const TA* a, i64 N, i64 L, int k, int n_threads, double* 
 #if ACME_X86_SIMD
     if (simd_tier() == kAvx2 || simd_tier() == kAvx512) seq = &compat_process_seq_avx2<TA>;
 #endif
+    prefault(out, N * L * 3 * static_cast<i64>(sizeof(double)), nt);  // the output is fresh (numpy's)
     parallel_for(
         nt, N, 4, [&](int tid) { scratch[tid].resize(L, k); },
         [&](int tid, i64 i) {

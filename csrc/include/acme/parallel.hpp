@@ -161,4 +161,25 @@ void parallel_for(int nt, std::int64_t n, int chunk, Init&& init, Body&& body) {
     pe.rethrow();
 }
 
+// Faults in a fresh output block [p, p + bytes) before nt threads write it in
+// interleaved chunks: one contiguous part per thread, one byte written per
+// 4 KiB page (the pass that follows overwrites every byte). Why: a large
+// fresh block is backed by 2 MiB transparent huge pages (numpy advises them),
+// and when threads write interleaved chunks, the first to touch a huge page
+// clears all 2 MiB while the others wait on it; in contiguous parts the
+// threads clear different pages at once. Measured on process_attribution_map's
+// 196 MB output (2 threads, AVX2 VM): the pass alone, from C++, 45-71 ms on a
+// fresh block against 38-40 ms touched first; from Python, median 50 -> 44 ms.
+// Harmless where the memory is mapped already.
+inline void prefault(void* p, std::int64_t bytes, int nt) {
+    if (nt <= 1 || bytes < (std::int64_t(4) << 20)) return;  // one writer, or a few pages: nothing to gain
+    constexpr std::int64_t kPage = 4096;
+    char* c = static_cast<char*>(p);
+    const std::int64_t pages = (bytes + kPage - 1) / kPage;
+    parallel_for(nt, nt, 1, [](int) {}, [&](int, std::int64_t t) {
+        const std::int64_t a = pages * t / nt, b = pages * (t + 1) / nt;
+        for (std::int64_t q = a; q < b; ++q) c[q * kPage] = 0;
+    });
+}
+
 }  // namespace acme::core
