@@ -18,7 +18,6 @@ every parameter the reference ignored and also accept NCL arrays.
 from __future__ import annotations
 
 import numbers
-import threading
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -525,8 +524,9 @@ def _angles(ratio: np.ndarray, branch: np.ndarray, cosine: np.ndarray) -> tuple[
     """phi' and theta of the kept points: numpy's ``arctan`` and ``arccos`` (so numpy's bits),
     phi' = phi / 2 + PI / 2 from the arctan with the numpy code's operations (compat.hpp).
 
-    Large arrays are cut into parts, one per thread (numpy and the C++ pass release the GIL):
-    each part's values are the same whichever thread computes them.
+    Large arrays are cut into parts, run on the package's OpenMP threads (``_core.run_parts``:
+    numpy and the C++ pass release the GIL); each part's values are the same whichever thread
+    computes them.
     """
     n = ratio.size
     phi = np.empty(n)
@@ -540,20 +540,16 @@ def _angles(ratio: np.ndarray, branch: np.ndarray, cosine: np.ndarray) -> tuple[
 
     n_parts = max(1, min(int(_core.max_threads(0)), n >> 16))
     cuts = [n * j // n_parts for j in range(n_parts + 1)]
-    workers = []
-    for j in range(1, n_parts):
-        box: list = []
-        w = threading.Thread(target=lambda a=cuts[j], b=cuts[j + 1], box=box: box.append(_capture(part, a, b)),
-                             daemon=True)
-        w.start()
-        workers.append((w, box))
-    try:
-        part(cuts[0], cuts[1])
-    finally:
-        for w, _ in workers:
-            w.join()
-    for _, box in workers:
-        ok, exc = box[0]
+    if n_parts == 1:
+        part(0, n)
+        return phi, theta
+    results: list = [None] * n_parts
+
+    def run(j: int) -> None:  # never raises: the exception is re-raised below, on this thread
+        results[j] = _capture(part, cuts[j], cuts[j + 1])
+
+    _core.run_parts(run, n_parts, n_parts)
+    for ok, exc in results:
         if not ok:
             raise exc
     return phi, theta

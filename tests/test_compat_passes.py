@@ -222,6 +222,45 @@ def test_spherical_unlucky_sample():
                     ref_spherical_coordinates_process_2_trad([s], x, 1, cutoff))
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("n", [0, 1, 2, 5])
+def test_run_parts_calls_each_part_once(n, n_threads):
+    seen = []
+    _core.run_parts(seen.append, n, n_threads)  # list.append holds the GIL: safe from any thread
+    assert sorted(seen) == list(range(n))
+
+
+def test_run_parts_reraises():
+    def fn(i):
+        if i == 1:
+            raise ValueError("part 1 failed")
+
+    with pytest.raises(ValueError, match="part 1 failed"):
+        _core.run_parts(fn, 3, 2)
+    with pytest.raises(ValueError, match="n: expected a count >= 0"):
+        _core.run_parts(fn, -1, 2)
+
+
+def test_angles_in_parts_same_bits():
+    """Enough kept points for several parts (2**16 each) on the package's threads: the same bits as
+    numpy on the whole arrays, every branch of phi' included."""
+    n = 5 * 2**16 + 123
+    rng = np.random.default_rng(11)
+    ratio = rng.standard_normal(n) * rng.choice([1e-3, 1.0, 1e3], n)
+    ratio[::97] = np.inf
+    ratio[1::89] = np.nan
+    branch = rng.integers(0, 4, n).astype(np.int8)
+    cosine = np.clip(rng.uniform(-1.2, 1.2, n), -1, 1)
+    cosine[::101] = np.nan
+    phi, theta = C._angles(ratio, branch, cosine)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want_phi = np.arctan(ratio)
+        want_theta = np.arccos(cosine)
+    _core.compat_phi(want_phi, branch)
+    np.testing.assert_array_equal(phi, want_phi)
+    np.testing.assert_array_equal(theta, want_theta)
+
+
 @pytest.mark.parametrize("box", [0.1, 0.05, 0.3, 1.0, 0.01])
 @pytest.mark.parametrize("prior_range", [1, 3, 10])
 def test_entropy_same_bits(box, prior_range):

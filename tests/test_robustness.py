@@ -210,6 +210,28 @@ def test_ctrl_c_stops_a_kernel(n_threads):
     assert p.returncode == 0 and p.stdout.strip() == "interrupted", p.stderr
 
 
+def test_ctrl_c_stops_python_parts_on_the_team():
+    # _core.run_parts runs Python callables (compat's numpy angles) on the OpenMP threads: Ctrl-C
+    # reaches the part on the calling thread, or the loop between calls, and stops it.
+    code = textwrap.dedent("""
+        import numpy as np
+        from acme_fast import _core
+        x = np.random.default_rng(0).uniform(-1, 1, 200_000)
+        def part(i):
+            for _ in range(20):
+                np.arccos(x)
+        print("go", flush=True)
+        try:
+            for _ in range(10**6):
+                _core.run_parts(part, 2, 2)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """)
+    p, took = _interrupt(code)
+    assert p.returncode == 0 and p.stdout.strip() == "interrupted", p.stderr
+    assert took < 10, took
+
+
 def test_ctrl_c_stops_a_stream(tmp_path):
     np.save(tmp_path / "a.npy", np.random.default_rng(0).normal(size=(20000, 200, 4)).astype(np.float32))
     code = textwrap.dedent(f"""
