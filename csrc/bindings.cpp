@@ -658,7 +658,8 @@ py::list compat_strings_py(const py::array_t<std::int8_t, py::array::c_style>& c
 
 py::tuple compat_angle_hist_py(const py::array_t<double, py::array::c_style>& p1,
                                const py::array_t<double, py::array::c_style>& p2,
-                               const py::array_t<double, py::array::c_style>& r, double box_length, int n_bins) {
+                               const py::array_t<double, py::array::c_style>& r, double box_length, int n_bins,
+                               int n_threads) {
     const i64 n = p1.size();
     require(p2.size() == n && r.size() == n, "phi_1_s, phi_2_s, r_s: expected the same length");
     require(n_bins >= 1 && n_bins <= 46340 && box_length > 0,
@@ -668,7 +669,7 @@ py::tuple compat_angle_hist_py(const py::array_t<double, py::array::c_style>& p1
     int code;
     {
         py::gil_scoped_release nogil;
-        code = compat_angle_hist(p1.data(), p2.data(), r.data(), n, box_length, n_bins, hist.data(), bad);
+        code = compat_angle_hist(p1.data(), p2.data(), r.data(), n, box_length, n_bins, hist.data(), bad, n_threads);
     }
     return py::make_tuple(hist_to_array(hist), code, bad);
 }
@@ -806,7 +807,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("compat_phi", &compat_phi_py, py::arg("at"), py::arg("branch"));
     m.def("run_parts", &run_parts_py, py::arg("fn"), py::arg("n"), py::arg("n_threads"));
     m.def("compat_angle_hist", &compat_angle_hist_py, py::arg("p1"), py::arg("p2"), py::arg("r"),
-          py::arg("box_length"), py::arg("n_bins"));
+          py::arg("box_length"), py::arg("n_bins"), py::arg("n_threads") = 0);
     m.def("kattr_bins", &kattr_bins_py, py::arg("e"), py::arg("acme"), py::arg("bin_width"), py::arg("n_bins"));
     m.def("pairwise_mean_f32", &pairwise_mean_py<float>, py::arg("a"));
     m.def("pairwise_mean_f64", &pairwise_mean_py<double>, py::arg("a"));

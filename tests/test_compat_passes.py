@@ -297,6 +297,39 @@ def test_entropy_errors(p1, p2, r, match):
         C.calculate_entropy_2([np.array(p1)], [np.array(p2)], [np.array(r)], 31, 0.1, 0.01, 3)
 
 
+@pytest.mark.parametrize("n_bins", [31, 314])
+def test_angle_hist_in_parts_same_bits(n_bins):
+    """Enough points for several parts (2**16 each, one histogram per thread, merged): the same
+    histogram and KLD at every thread count, the same as the numpy code's KLD."""
+    n = 3 * 2**16 + 77
+    rng = np.random.default_rng(8)
+    p1, p2 = rng.uniform(0, 3.2, n), rng.uniform(0, 3.2, n)
+    r = rng.choice([1e-25, 3e-7, 0.5, 20.0, 0.0, -2.0], n) * rng.uniform(0.5, 1.5, n)
+    box = np.pi / n_bins
+    hists = [_core.compat_angle_hist(p1, p2, r, box, n_bins, t) for t in (1, 2, 3)]
+    for h, problem, _ in hists:
+        assert problem == 0
+        np.testing.assert_array_equal(h, hists[0][0])
+    _, bl, bv, nb, _ = C.initialize_integration_2(box)
+    got = C.calculate_entropy_2([p1], [p2], [r], nb, bl, bv, 3)
+    assert [float(v) for v in got] == [float(v) for v in ref_calculate_entropy_2([p1], [p2], [r], nb, bl, bv, 3)]
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_angle_hist_in_parts_first_problem(n_threads):
+    """Problems in later parts: the first bad point in the numpy code's order of checks (all angles,
+    then radii, then signs), whichever part found it."""
+    n = 3 * 2**16
+    p1, p2, r = np.full(n, 0.5), np.full(n, 0.5), np.ones(n)
+    p1[n - 5] = -0.5  # a negative angle in the last part
+    r[n // 2 + 3] = np.inf  # a bad radius in the middle part
+    assert _core.compat_angle_hist(p1, p2, r, 0.1, 31, n_threads)[1:] == (2, n // 2 + 3)
+    p2[n - 9] = np.nan  # a non-finite angle is reported before any radius
+    assert _core.compat_angle_hist(p1, p2, r, 0.1, 31, n_threads)[1:] == (1, n - 9)
+    p2[n - 9], r[n // 2 + 3] = 0.5, 1.0
+    assert _core.compat_angle_hist(p1, p2, r, 0.1, 31, n_threads)[1:] == (3, n - 5)
+
+
 def test_entropy_huge_angle_goes_to_the_last_bin():
     """An angle / box_length beyond int64 is binned in the last bin (numpy's cast wrapped it negative
     on x86 and raised 'expected angles >= 0'): the same KLD as the last bin's own angle."""

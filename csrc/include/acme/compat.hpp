@@ -504,90 +504,123 @@ inline void compat_phi(double* at, const std::int8_t* branch, i64 n) {
     compat_phi_default(at, branch, n);
 }
 
-// hist[bins[j]] += r[j]^2 for j < n (exact): the kernels' per-thread histogram
+// hist[bins[j]] += r[j]^2 for a <= j < b (exact), into one thread's histogram
 // (KattrThreadHist: the common weights as 128-bit integers, then the exact sum),
 // the counters in locals over the loop.
-inline void compat_hist_adds(const std::int32_t* bins, const double* r, i64 n, size_t nb2, FixedSum* hist) {
+inline void compat_hist_adds(const std::int32_t* bins, const double* r, i64 a, i64 b, KattrThreadHist& th) {
     KattrConfig cfg;
     cfg.weight = Weight::r2;
-    KattrThreadHist th;
-    th.reset(nb2);
     i64 np = 0, nf = 0;
-    for (i64 j = 0; j < n; ++j) th.add_counted(cfg, bins[j], r[j], 0, j, np, nf);  // |r| < 2^48: fits
-    th.flush();
-    for (size_t j = 0; j < nb2; ++j) hist[j].merge(th.hist[j]);
+    for (i64 j = a; j < b; ++j) th.add_counted(cfg, bins[j], r[j], 0, j, np, nf);  // |r| < 2^48: fits
 }
 
-// calculate_entropy_2's histogram of one map: bins min(int(angle / box_length),
-// n_bins - 1) of (phi', theta), weight r^2. Returns 0, or the first bad point's
-// problem: 1 non-finite angle, 2 radius not finite or |r| >= 2^48, 3 negative
-// bin (an angle below 0); `bad` is its index.
-// Always inlined into its callers (the AVX2 one compiles the same operations with
-// 4-lane vectors: the same bins).
-__attribute__((always_inline)) inline int compat_angle_hist_body(const double* __restrict__ p1,
-                                                                 const double* __restrict__ p2,
-                                                                 const double* __restrict__ r, i64 n,
-                                                                 double box_length, i64 n_bins, FixedSum* hist,
-                                                                 i64& bad) {
+// Problems among some points of calculate_entropy_2: non-finite angles, radii
+// not finite or |r| >= 2^48, negative bins (an angle below 0).
+struct AngleBinProblems {
+    i64 angle = 0, rad = 0, neg = 0;
+    bool any() const { return (angle | rad | neg) != 0; }
+};
+
+// calculate_entropy_2's bins of the points j < n: bp[j] = b1 * n_bins + b2,
+// with bins min(int(angle / box_length), n_bins - 1) of (phi', theta), and the
+// problems counted (integer reductions: the loop vectorises). Always inlined
+// into its callers (the AVX2 one compiles the same operations with 4-lane
+// vectors: the same bins).
+__attribute__((always_inline)) inline AngleBinProblems compat_angle_bins_body(const double* __restrict__ p1,
+                                                                             const double* __restrict__ p2,
+                                                                             const double* __restrict__ r, i64 n,
+                                                                             double box_length, i64 n_bins,
+                                                                             std::int32_t* __restrict__ bp) {
     // ndarray.astype(int64) truncates; values beyond int64 are clamped here to the last bin
     // (the quotient clamped to [-1, n_bins - 1] first: the same bins, and no overflow)
     const double top = static_cast<double>(n_bins - 1);
     auto bin = [=](double v) -> std::int32_t {  // n_bins <= 46340: the bin and b1 * n_bins + b2 fit 32 bits
         double q = v / box_length;
-        q = q < top ? q : top;  // nan -> top (a nan angle is refused below)
+        q = q < top ? q : top;  // nan -> top (a nan angle is refused)
         q = q > -1.0 ? q : -1.0;
         return static_cast<std::int32_t>(q);
     };
-    // one pass: the bins, and counts of the problems (integer reductions: the loop vectorises)
-    std::vector<std::int32_t> bins(static_cast<size_t>(n));
-    std::int32_t* __restrict__ bp = bins.data();
     const std::int32_t nb = static_cast<std::int32_t>(n_bins);
     i64 n_angle = 0, n_rad = 0, n_neg = 0;
     for (i64 j = 0; j < n; ++j) {
-        const double a = p1[j] - p1[j], b = p2[j] - p2[j];  // nan iff the angle is inf or nan
-        n_angle += (a != a) | (b != b);
+        const double x = p1[j] - p1[j], y = p2[j] - p2[j];  // nan iff the angle is inf or nan
+        n_angle += (x != x) | (y != y);
         n_rad += !(std::fabs(r[j]) < 0x1p48);
         const std::int32_t b1 = bin(p1[j]), b2 = bin(p2[j]);
         n_neg += (b1 < 0) | (b2 < 0);
         bp[j] = b1 * nb + b2;
     }
+    return AngleBinProblems{n_angle, n_rad, n_neg};
+}
+
+inline AngleBinProblems compat_angle_bins_default(const double* p1, const double* p2, const double* r, i64 n,
+                                                  double box_length, i64 n_bins, std::int32_t* bp) {
+    return compat_angle_bins_body(p1, p2, r, n, box_length, n_bins, bp);
+}
+
+#if ACME_X86_SIMD
+__attribute__((target("avx2"))) inline AngleBinProblems compat_angle_bins_avx2(const double* p1, const double* p2,
+                                                                                const double* r, i64 n,
+                                                                                double box_length, i64 n_bins,
+                                                                                std::int32_t* bp) {
+    return compat_angle_bins_body(p1, p2, r, n, box_length, n_bins, bp);
+}
+#endif
+
+// calculate_entropy_2's histogram of one map: bins min(int(angle / box_length),
+// n_bins - 1) of (phi', theta), weight r^2, added into hist (n_bins^2, exact).
+// Returns 0, or the first bad point's problem: 1 non-finite angle, 2 radius not
+// finite or |r| >= 2^48, 3 negative bin (an angle below 0); `bad` is its index
+// (the numpy code's order of checks: all angles, then radii, then signs).
+// The points are cut into contiguous parts of 2^16 or more, one per thread, each
+// binned (in blocks, in cache) and added into its thread's histogram; the
+// histograms are merged after
+// (integer sums: the same bits for any split). One thread when the histogram is
+// large against the points (a histogram per thread would cost more than it saves).
+inline int compat_angle_hist(const double* p1, const double* p2, const double* r, i64 n, double box_length,
+                             i64 n_bins, FixedSum* hist, i64& bad, int n_threads = 0) {
+    auto bins_of = &compat_angle_bins_default;
+#if ACME_X86_SIMD
+    if (simd_tier() == kAvx2 || simd_tier() == kAvx512) bins_of = &compat_angle_bins_avx2;
+#endif
+    const size_t nb2 = static_cast<size_t>(n_bins * n_bins);
+    const bool small_hist = nb2 <= (size_t(1) << 16) && static_cast<i64>(nb2) <= n / 16;
+    const int nt = small_hist ? resolve_threads(n_threads, std::max<i64>(n >> 16, 1)) : 1;
+    std::vector<AngleBinProblems> found(static_cast<size_t>(nt));
+    std::vector<KattrThreadHist> th(static_cast<size_t>(nt));
+    parallel_for(nt, nt, 1, [&](int tid) { th[tid].reset(nb2); }, [&](int tid, i64 t) {
+        constexpr i64 kBlock = 4096;
+        std::int32_t bins[kBlock];
+        AngleBinProblems& f = found[static_cast<size_t>(t)];
+        for (i64 a = n * t / nt, b = n * (t + 1) / nt; a < b; a += kBlock) {
+            const i64 m = std::min(kBlock, b - a);
+            const AngleBinProblems g = bins_of(p1 + a, p2 + a, r + a, m, box_length, n_bins, bins);
+            f.angle += g.angle, f.rad += g.rad, f.neg += g.neg;
+            // after a problem: no more adds (an error is returned), but every block is still
+            // counted, since the counts decide which check (in the numpy code's order) reports it
+            if (!f.any()) compat_hist_adds(bins, r + a, 0, m, th[tid]);
+        }
+    });
+    AngleBinProblems all;
+    for (const auto& f : found) all.angle += f.angle, all.rad += f.rad, all.neg += f.neg;
     // the first bad point, in the numpy code's order of checks (all angles, then radii, then signs)
-    if (n_angle > 0) {
+    if (all.angle > 0) {
         for (i64 j = 0; j < n; ++j)
             if (!std::isfinite(p1[j]) || !std::isfinite(p2[j])) return bad = j, 1;
     }
-    if (n_rad > 0) {
+    if (all.rad > 0) {
         for (i64 j = 0; j < n; ++j)
             if (!(std::fabs(r[j]) < 0x1p48)) return bad = j, 2;
     }
-    if (n_neg > 0) {
+    if (all.neg > 0) {
         for (i64 j = 0; j < n; ++j)
-            if (bin(p1[j]) < 0 || bin(p2[j]) < 0) return bad = j, 3;
+            if (p1[j] / box_length <= -1.0 || p2[j] / box_length <= -1.0) return bad = j, 3;
     }
-    compat_hist_adds(bp, r, n, static_cast<size_t>(n_bins * n_bins), hist);
+    for (auto& t : th) {
+        t.flush();
+        for (size_t j = 0; j < nb2; ++j) hist[j].merge(t.hist[j]);
+    }
     return 0;
-}
-
-inline int compat_angle_hist_default(const double* p1, const double* p2, const double* r, i64 n, double box_length,
-                                     i64 n_bins, FixedSum* hist, i64& bad) {
-    return compat_angle_hist_body(p1, p2, r, n, box_length, n_bins, hist, bad);
-}
-
-#if ACME_X86_SIMD
-__attribute__((target("avx2"))) inline int compat_angle_hist_avx2(const double* p1, const double* p2,
-                                                                    const double* r, i64 n, double box_length,
-                                                                    i64 n_bins, FixedSum* hist, i64& bad) {
-    return compat_angle_hist_body(p1, p2, r, n, box_length, n_bins, hist, bad);
-}
-#endif
-
-inline int compat_angle_hist(const double* p1, const double* p2, const double* r, i64 n, double box_length,
-                             i64 n_bins, FixedSum* hist, i64& bad) {
-#if ACME_X86_SIMD
-    if (simd_tier() == kAvx2 || simd_tier() == kAvx512)
-        return compat_angle_hist_avx2(p1, p2, r, n, box_length, n_bins, hist, bad);
-#endif
-    return compat_angle_hist_default(p1, p2, r, n, box_length, n_bins, hist, bad);
 }
 
 }  // namespace acme::core
