@@ -455,8 +455,18 @@ private:
         std::vector<double> band;
         band.reserve(static_cast<size_t>(m));
         for (const auto& t : threads_) band.insert(band.end(), t.band.data(), t.band.data() + t.n_band);
-        std::nth_element(band.begin(), band.begin() + (rank - below), band.end());
-        cutoff_ = band[static_cast<size_t>(rank - below)];
+        const i64 k = rank - below;
+        if (m <= (i64(1) << 22)) {
+            // the sampled bracket's band (~3 % of the radii): order_pair_ranks (a sampled
+            // bracket again, the tier's bracket pass, nth_element on ~20 % of the band) is
+            // faster than nth_element on all of it in this serial step (3.5 -> 2.3 ms at
+            // N = 4000, L = 2048); the same value
+            std::unique_ptr<double[]> buf(new double[static_cast<size_t>(m)]);
+            cutoff_ = order_pair_ranks(band.data(), m, k, k, 0.0, buf.get()).a;
+            return true;
+        }
+        std::nth_element(band.begin(), band.begin() + k, band.end());  // all radii (two passes): in place
+        cutoff_ = band[static_cast<size_t>(k)];
         return true;
     }
 
