@@ -512,7 +512,7 @@ def spherical_coordinates_process_2_trad(saliency_map_raw_s: Any, X: Any, mask: 
             s = np.ascontiguousarray(s[:, :, :3], dtype=np.float64)
         # radii, cutoff and the kept points' ratio y'/x', branch, clipped cosine and radius, in C++
         # (compat.hpp) with the numpy code's operations; arctan and arccos stay numpy's.
-        ratio, branch, cosine, r, _ = _core.compat_spherical(s, mask_value, mask_arr, radius_count, 0)
+        ratio, branch, cosine, r, _, _ = _core.compat_spherical(s, mask_value, mask_arr, radius_count, 0)
         phi, theta = _angles(ratio, branch, cosine)
         phi_1_s.append(phi)
         phi_2_s.append(theta)

@@ -593,7 +593,16 @@ py::tuple compat_spherical_py(const py::array_t<double, py::array::c_style>& s, 
         pass->write(rp, bp, cp, rr);
     }
     intr.check();
-    return py::make_tuple(ratio, branch, cosine, r, pass->cutoff());
+    return py::make_tuple(ratio, branch, cosine, r, pass->cutoff(), pass->one_pass());
+}
+
+// For tests: the points SphericalPass samples in a map of `size` (>= 2^14) points.
+py::array_t<i64> compat_sample_points_py(i64 size) {
+    require(size >= (i64(1) << 14), "size: expected at least 2**14 points");
+    constexpr int S = 1 << SphericalPass::kLogSample;
+    py::array_t<i64> out(S);
+    for (int j = 0; j < S; ++j) out.mutable_data()[j] = SphericalPass::sample_point(size, j);
+    return out;
 }
 
 // One-hot rows to codes 0..3 (A, C, G, T), -1 for an all-zero row (N), checked:
@@ -806,6 +815,7 @@ PYBIND11_MODULE(_core, m) {
           py::arg("radius_count"), py::arg("n_threads"), py::arg("force") = 0);
     m.def("compat_phi", &compat_phi_py, py::arg("at"), py::arg("branch"));
     m.def("run_parts", &run_parts_py, py::arg("fn"), py::arg("n"), py::arg("n_threads"));
+    m.def("compat_sample_points", &compat_sample_points_py, py::arg("size"));
     m.def("compat_angle_hist", &compat_angle_hist_py, py::arg("p1"), py::arg("p2"), py::arg("r"),
           py::arg("box_length"), py::arg("n_bins"), py::arg("n_threads") = 0);
     m.def("kattr_bins", &kattr_bins_py, py::arg("e"), py::arg("acme"), py::arg("bin_width"), py::arg("n_bins"));

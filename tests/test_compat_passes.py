@@ -170,6 +170,7 @@ def test_spherical_sampled_bracket(kind, cutoff, mask):
     want_cut = r.min() if count == 0 else np.partition(r, r.size - count)[r.size - count]
     marr = None if mask == "one" else np.ascontiguousarray(m, dtype=np.float64)
     outs = [_core.compat_spherical(s, 1.0, marr, count, 0, force) for force in (0, 1, 2)]
+    assert not outs[1][5] and not outs[2][5]  # the forced paths: two passes, and a bracket that misses
     for out in outs:
         assert out[4] == want_cut
         for a, b in zip(out[:4], outs[0][:4]):
@@ -206,6 +207,35 @@ def test_spherical_sampled_equals_two_pass(data):
         np.testing.assert_array_equal(a, b)
 
 
+def test_spherical_sample_covers_every_position():
+    """The sample is not aliased with the sequence length: at N = 4000, L = 2048 evenly spaced points
+    fell on 128 positions of each sequence; one per stratum at a mixed place covers them all."""
+    size = 4000 * 2048
+    p = _core.compat_sample_points(size)
+    assert p.size == 4096 and np.all(np.diff(p) > 0) and p[0] >= 0 and p[-1] < size
+    j = np.arange(4096)
+    assert np.all(((j * size) >> 12 <= p) & (p < ((j + 1) * size) >> 12))  # one point in each stratum
+    assert len(np.unique(p % 2048)) > 1500
+
+
+def test_spherical_position_dependent_radii_one_pass():
+    """Radii that depend on the position within the sequence: three times larger on one position in
+    16, which evenly spaced samples of this map (every 8th point from the 4th) never hit, so that
+    their bracket missed. The stratified sample holds the cutoff (one pass), with the two-pass
+    result."""
+    N, L = 16, 2048
+    rng = np.random.default_rng(4)
+    s = rng.standard_normal((N, L, 3))
+    s[:, 8::16] *= 3.0  # one position in 16 has three times the radius
+    count = N * L // 10
+    one = _core.compat_spherical(s, 1.0, None, count, 0, 0)
+    two = _core.compat_spherical(s, 1.0, None, count, 0, 1)
+    assert one[5] and not two[5]
+    assert one[4] == two[4]
+    for a, b in zip(one[:4], two[:4]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_spherical_unlucky_sample():
     """Every sampled point has radius 0 and the others radius >= 1: the sample's bracket misses the
     cutoff's rank, and the two-pass path gives the numpy code's arrays."""
@@ -213,10 +243,10 @@ def test_spherical_unlucky_sample():
     size = N * L
     rng = np.random.default_rng(2)
     s = rng.uniform(1, 2, (size, 3)) * rng.choice([-1, 1], (size, 3))
-    p = ((np.arange(4096) * size) >> 12) + (size >> 13)  # the sampled points (compat.hpp, SphericalPass)
-    s[p] = 0.0
+    s[_core.compat_sample_points(size)] = 0.0
     s = s.reshape(N, L, 3)
     x = np.zeros((N, L, 4))
+    assert not _core.compat_spherical(s, 1.0, None, size // 10, 0, 0)[5]  # the bracket missed: two passes
     for cutoff in (0.1, 0.9):
         _same_lists(C.spherical_coordinates_process_2_trad([s], x, 1, cutoff),
                     ref_spherical_coordinates_process_2_trad([s], x, 1, cutoff))

@@ -23,6 +23,15 @@ namespace acme::core {
 using i64 = std::int64_t;
 using u64 = std::uint64_t;
 
+// splitmix64's output function: a well-mixed 64-bit value of x (deterministic
+// pseudo-random choices, e.g. where to sample inside a stratum).
+inline u64 splitmix64(u64 x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
 // ---------------------------------------------------------------------------
 // Input errors found inside a parallel pass. Every thread records the first
 // offending (sequence, position) it meets; the smallest wins, so the message

@@ -367,15 +367,14 @@ public:
         if (size == 0) return cutoff_ = std::numeric_limits<double>::infinity(), 0;
         const i64 rank = radius_count == 0 ? 0 : size - radius_count;  // the cutoff's rank, ascending
         const double inf = std::numeric_limits<double>::infinity();
-        constexpr int lgS = 12, S = 1 << lgS;
+        constexpr int S = 1 << kLogSample;
         bool found = false;
         if (size >= (i64(1) << 14) && force_ != 1) {
             double lo = inf, hi = inf;  // force 2: an empty bracket
             i64 under = S;              // sampled radii below lo: about S - under of S points are candidates
             if (force_ != 2) {
                 std::vector<double> smp(S);
-                const i64 off = size >> (lgS + 1);
-                for (int j = 0; j < S; ++j) smp[j] = point_radius(s_, ((static_cast<i64>(j) * size) >> lgS) + off);
+                for (int j = 0; j < S; ++j) smp[j] = point_radius(s_, sample_point(size, j));
                 const i64 ts = (rank * S) / size, ia = ts - 64, ib = ts + 65;
                 lo = -inf;
                 hi = inf;
@@ -387,6 +386,7 @@ public:
             if (!pass(lo, hi, true, size - (size / S) * under)) return 0;
             found = select_in_band(rank);
         }
+        one_pass_ = found;
         if (!found) {
             // all radii in the band: the exact cutoff; then the points above it
             if (!pass(-inf, inf, false, 0)) return 0;
@@ -408,6 +408,18 @@ public:
     }
 
     double cutoff() const { return cutoff_; }
+    bool one_pass() const { return one_pass_; }  // the sampled bracket held the cutoff (for tests)
+
+    // Point j of the sample of a map of `size` points (size >= 2^14): one point from each of
+    // kSample equal strata, at a place inside it given by splitmix64 of the stratum. (Evenly
+    // spaced points fell on only a few positions of every sequence when L and size / kSample
+    // share factors, e.g. 128 of 2048 at N = 4000, L = 2048, and radii that depend on the
+    // position then biased the bracket.)
+    static constexpr int kLogSample = 12;
+    static i64 sample_point(i64 size, int j) {
+        const i64 a = (static_cast<i64>(j) * size) >> kLogSample, b = (static_cast<i64>(j + 1) * size) >> kLogSample;
+        return a + static_cast<i64>(splitmix64(static_cast<u64>(j)) % static_cast<u64>(b - a));
+    }
 
     void write(double* ratio, std::int8_t* branch, double* cosine, double* rad) const {
         parallel_for(nt_, N_, 16, [](int) {}, [&](int, i64 i) {
@@ -482,6 +494,7 @@ private:
     std::vector<i64> seq_start_, seq_count_;   // and where its candidates are
     std::vector<i64> kept_;                    // kept points before each sequence
     double cutoff_ = 0.0;
+    bool one_pass_ = false;
 };
 
 // spherical_coordinates_process_2_trad's phi' from at = np.arctan(ratio), in place,
@@ -584,9 +597,9 @@ __attribute__((target("avx2"))) inline AngleBinProblems compat_angle_bins_avx2(c
 // (the numpy code's order of checks: all angles, then radii, then signs).
 // The points are cut into contiguous parts of 2^16 or more, one per thread, each
 // binned (in blocks, in cache) and added into its thread's histogram; the
-// histograms are merged after
-// (integer sums: the same bits for any split). One thread when the histogram is
-// large against the points (a histogram per thread would cost more than it saves).
+// histograms are merged after (integer sums: the same bits for any split). One
+// thread when the histogram is large against the points (a histogram per thread
+// would cost more than it saves).
 inline int compat_angle_hist(const double* p1, const double* p2, const double* r, i64 n, double box_length,
                              i64 n_bins, FixedSum* hist, i64& bad, int n_threads = 0) {
     auto bins_of = &compat_angle_bins_default;
