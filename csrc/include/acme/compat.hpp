@@ -344,8 +344,9 @@ __attribute__((target("avx2"))) inline i64 spherical_seq_avx2(const double* s, i
 // points in order, the ratio y'/x' for arctan, a branch code (0: phi = arctan,
 // 1: + PI, 2: - PI, 3: x' = 0 -> PI / 2), the clipped cosine z'/r for arccos,
 // and r.
-// How: the radii of 4096 evenly spaced points bracket the cutoff ([lo, hi],
-// about 3.4 standard deviations of the sample's rank either side); one pass over
+// How: the radii of a sample of 4096 points, one per stratum of the map
+// (sample_point), bracket the cutoff ([lo, hi], about 3.4 standard deviations of
+// the sample's rank either side); one pass over
 // the map counts the radii below lo, keeps those inside the bracket, and
 // computes the values of every point whose masked radius is above lo, while its
 // coordinates are in cache; the cutoff is then selected among the bracket's
@@ -411,10 +412,10 @@ public:
     bool one_pass() const { return one_pass_; }  // the sampled bracket held the cutoff (for tests)
 
     // Point j of the sample of a map of `size` points (size >= 2^14): one point from each of
-    // kSample equal strata, at a place inside it given by splitmix64 of the stratum. (Evenly
-    // spaced points fell on only a few positions of every sequence when L and size / kSample
-    // share factors, e.g. 128 of 2048 at N = 4000, L = 2048, and radii that depend on the
-    // position then biased the bracket.)
+    // 2^kLogSample equal strata, at a place inside it given by splitmix64 of the stratum.
+    // (Evenly spaced points fell on only a few positions of every sequence when L and the
+    // stride share factors, e.g. 128 of 2048 at N = 4000, L = 2048, and radii that depend on
+    // the position then biased the bracket.)
     static constexpr int kLogSample = 12;
     static i64 sample_point(i64 size, int j) {
         const i64 a = (static_cast<i64>(j) * size) >> kLogSample, b = (static_cast<i64>(j + 1) * size) >> kLogSample;
@@ -459,7 +460,7 @@ private:
         return !stop_requested();
     }
 
-    // The cutoff, if the bracket of the last pass holds its rank (exact: nth_element on the band's radii).
+    // The cutoff, if the bracket of the last pass holds its rank (exact: selected among the band's radii).
     bool select_in_band(i64 rank) {
         i64 below = 0, m = 0;
         for (const auto& t : threads_) below += t.below, m += t.n_band;
@@ -527,14 +528,26 @@ inline void compat_phi(double* at, const std::int8_t* branch, i64 n) {
     compat_phi_default(at, branch, n);
 }
 
-// hist[bins[j]] += r[j]^2 for a <= j < b (exact), into one thread's histogram
+// hist[bins[j]] += r[j]^2 for j < n (exact), into one thread's histogram
 // (KattrThreadHist: the common weights as 128-bit integers, then the exact sum),
 // the counters in locals over the loop.
-inline void compat_hist_adds(const std::int32_t* bins, const double* r, i64 a, i64 b, KattrThreadHist& th) {
+inline void compat_hist_adds(const std::int32_t* bins, const double* r, i64 n, KattrThreadHist& th) {
     KattrConfig cfg;
     cfg.weight = Weight::r2;
     i64 np = 0, nf = 0;
-    for (i64 j = a; j < b; ++j) th.add_counted(cfg, bins[j], r[j], 0, j, np, nf);  // |r| < 2^48: fits
+    for (i64 j = 0; j < n; ++j) th.add_counted(cfg, bins[j], r[j], 0, j, np, nf);  // |r| < 2^48: fits
+}
+
+// calculate_entropy_2's bin of an angle: min(int(angle / box_length), n_bins - 1)
+// (top = n_bins - 1). ndarray.astype(int64) truncates; values beyond int64 are
+// clamped here to the last bin (the quotient clamped to [-1, top] first: the same
+// bins, and no overflow). -1 for an angle at or below -box_length (refused);
+// n_bins <= 46340, so the bin and b1 * n_bins + b2 fit 32 bits.
+inline std::int32_t compat_angle_bin(double v, double box_length, double top) {
+    double q = v / box_length;
+    q = q < top ? q : top;  // nan -> top (a nan angle is refused)
+    q = q > -1.0 ? q : -1.0;
+    return static_cast<std::int32_t>(q);
 }
 
 // Problems among some points of calculate_entropy_2: non-finite angles, radii
@@ -542,6 +555,7 @@ inline void compat_hist_adds(const std::int32_t* bins, const double* r, i64 a, i
 struct AngleBinProblems {
     i64 angle = 0, rad = 0, neg = 0;
     bool any() const { return (angle | rad | neg) != 0; }
+    void add(const AngleBinProblems& o) { angle += o.angle, rad += o.rad, neg += o.neg; }
 };
 
 // calculate_entropy_2's bins of the points j < n: bp[j] = b1 * n_bins + b2,
@@ -554,22 +568,14 @@ __attribute__((always_inline)) inline AngleBinProblems compat_angle_bins_body(co
                                                                              const double* __restrict__ r, i64 n,
                                                                              double box_length, i64 n_bins,
                                                                              std::int32_t* __restrict__ bp) {
-    // ndarray.astype(int64) truncates; values beyond int64 are clamped here to the last bin
-    // (the quotient clamped to [-1, n_bins - 1] first: the same bins, and no overflow)
     const double top = static_cast<double>(n_bins - 1);
-    auto bin = [=](double v) -> std::int32_t {  // n_bins <= 46340: the bin and b1 * n_bins + b2 fit 32 bits
-        double q = v / box_length;
-        q = q < top ? q : top;  // nan -> top (a nan angle is refused)
-        q = q > -1.0 ? q : -1.0;
-        return static_cast<std::int32_t>(q);
-    };
     const std::int32_t nb = static_cast<std::int32_t>(n_bins);
     i64 n_angle = 0, n_rad = 0, n_neg = 0;
     for (i64 j = 0; j < n; ++j) {
         const double x = p1[j] - p1[j], y = p2[j] - p2[j];  // nan iff the angle is inf or nan
         n_angle += (x != x) | (y != y);
         n_rad += !(std::fabs(r[j]) < 0x1p48);
-        const std::int32_t b1 = bin(p1[j]), b2 = bin(p2[j]);
+        const std::int32_t b1 = compat_angle_bin(p1[j], box_length, top), b2 = compat_angle_bin(p2[j], box_length, top);
         n_neg += (b1 < 0) | (b2 < 0);
         bp[j] = b1 * nb + b2;
     }
@@ -618,14 +624,14 @@ inline int compat_angle_hist(const double* p1, const double* p2, const double* r
         for (i64 a = n * t / nt, b = n * (t + 1) / nt; a < b; a += kBlock) {
             const i64 m = std::min(kBlock, b - a);
             const AngleBinProblems g = bins_of(p1 + a, p2 + a, r + a, m, box_length, n_bins, bins);
-            f.angle += g.angle, f.rad += g.rad, f.neg += g.neg;
+            f.add(g);
             // after a problem: no more adds (an error is returned), but every block is still
             // counted, since the counts decide which check (in the numpy code's order) reports it
-            if (!f.any()) compat_hist_adds(bins, r + a, 0, m, th[tid]);
+            if (!f.any()) compat_hist_adds(bins, r + a, m, th[tid]);
         }
     });
     AngleBinProblems all;
-    for (const auto& f : found) all.angle += f.angle, all.rad += f.rad, all.neg += f.neg;
+    for (const auto& f : found) all.add(f);
     // the first bad point, in the numpy code's order of checks (all angles, then radii, then signs)
     if (all.angle > 0) {
         for (i64 j = 0; j < n; ++j)
@@ -636,8 +642,10 @@ inline int compat_angle_hist(const double* p1, const double* p2, const double* r
             if (!(std::fabs(r[j]) < 0x1p48)) return bad = j, 2;
     }
     if (all.neg > 0) {
+        const double top = static_cast<double>(n_bins - 1);
         for (i64 j = 0; j < n; ++j)
-            if (p1[j] / box_length <= -1.0 || p2[j] / box_length <= -1.0) return bad = j, 3;
+            if (compat_angle_bin(p1[j], box_length, top) < 0 || compat_angle_bin(p2[j], box_length, top) < 0)
+                return bad = j, 3;
     }
     for (auto& t : th) {
         t.flush();
