@@ -177,3 +177,35 @@ def test_sequences_sorted_by_amplitude():
         oracle = ref.kattr_acme(attr, quantile=q)
         assert one.n_points == oracle["n_points"]
         assert one.kld == pytest.approx(oracle["kld"], rel=1e-9)
+
+
+def test_tied_sample_quantiles():
+    # One sequence in 8 is a constant row: all of its windows have the same radius, above
+    # the noise sequences' radii but for a few, so the sample's upper and lower quantiles
+    # near the cutoff are the same tied radius (no band between them), and the cutoff itself
+    # is that radius: only the points strictly above it count.
+    rng = np.random.default_rng(13)
+    n, L = 640, 50
+    attr = rng.standard_normal((n, L, 4))
+    attr[::8] = np.array([3.0, -1.0, 0.5, -2.5])
+    kw = dict(preset="acme", threshold_scope="global", quantile=0.9)
+    one = af.kattr_kld(attr, **kw)
+    _same(one, _accumulated(attr, **kw))
+    oracle = ref.kattr_acme(attr)
+    r = np.sort(oracle["r"])[::-1]
+    tied = oracle["r"].reshape(n, L)[0, 0]
+    m = int(np.floor(r.size * 0.1 + 1e-9))
+    assert r[m - 1] == tied and (r == tied).sum() == n // 8 * L  # the cutoff is the tied radius
+    assert one.n_points == oracle["n_points"] == int((r > tied).sum())
+
+
+def test_long_sequences_sample_not_kept():
+    # 64 sequences of 33,000 positions: the sampled radii (2.1 M) are more than the kernel
+    # keeps for the sample's exact quantiles, so the band comes from the radix buckets' edges.
+    rng = np.random.default_rng(14)
+    attr = rng.standard_normal((64, 33_000, 4)).astype(np.float32)
+    kw = dict(preset="acme", threshold_scope="global", quantile=0.99)
+    one = af.kattr_kld(attr, **kw)
+    _same(one, _accumulated(attr, **kw))
+    m = int(np.floor(attr.shape[0] * attr.shape[1] * 0.01 + 1e-9))
+    assert one.n_points == m - 1  # continuous radii: everything above the m-th largest

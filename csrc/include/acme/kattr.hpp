@@ -2,6 +2,7 @@
 // thresholding, spherical binning and the KL against a smoothed prior.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "common.hpp"
@@ -245,6 +246,21 @@ struct SeqPoints {
             idx[p] = static_cast<i64>(bits >> shift);
         }
         for (i64 p = 0; p < P; ++p) ++keys[idx[p]];
+    }
+
+    // The bit patterns of the radii sqrt(s[p]) * scale of every point into
+    // bits[0..P), their keys (bits >> shift) counted into keys.
+    void radius_bits(int shift, u64* bits, i64* keys) {
+        i64 p0 = 0;
+        if (const auto f = kernels().radius_keys) p0 = f(s.data(), P, scale, 0, idx.data());
+        for (i64 p = p0; p < P; ++p) {
+            const double r = std::sqrt(s[p]) * scale;
+            std::memcpy(&idx[p], &r, sizeof r);
+        }
+        for (i64 p = 0; p < P; ++p) {
+            bits[p] = static_cast<u64>(idx[p]);
+            ++keys[bits[p] >> shift];
+        }
     }
 
     // Points with radius sqrt(s[p]) * scale >= b into idx[0..n), in order, their
@@ -682,19 +698,19 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     const i64 n_sample = (N + stride - 1) / stride;
     constexpr size_t kKeys = size_t(1) << 16;
     std::vector<std::vector<i64>> skeys(nt);
-    // The sampled sequences' keys too (when they fit in 8 MB), for the spread of
-    // their counts above the cutoff (below).
-    const bool keep_keys = n_sample * P <= (i64(1) << 22);
-    std::vector<std::uint16_t> sk(keep_keys ? static_cast<size_t>(n_sample * P) : 0);
+    // The sampled sequences' radii too (their bit patterns, when they fit in
+    // 16 MB): for the spread of their counts above the cutoff, and for the
+    // sample's exact quantiles (below).
+    const bool keep_keys = n_sample * P <= (i64(1) << 21);
+    std::vector<u64> sb(keep_keys ? static_cast<size_t>(n_sample * P) : 0);
     InputError sample_err;  // reported by the full pass below
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, sample_err, [&](int tid) { skeys[tid].assign(kKeys, 0); },
         [&](int tid, i64 i, SeqPoints& sp) {
-            sp.count_radius_keys(kRadiusKeyShift, skeys[tid].data());  // keys left in sp.idx
-            if (keep_keys) {
-                std::uint16_t* d = sk.data() + (i / stride) * P;
-                for (i64 p = 0; p < P; ++p) d[p] = static_cast<std::uint16_t>(sp.idx[p]);
-            }
+            if (keep_keys)
+                sp.radius_bits(kRadiusKeyShift, sb.data() + (i / stride) * P, skeys[tid].data());
+            else
+                sp.count_radius_keys(kRadiusKeyShift, skeys[tid].data());
         },
         stride);
     if (stop_requested()) return;
@@ -721,9 +737,9 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
         }
         double sum = 0.0, sum2 = 0.0;
         for (i64 t = 0; t < n_sample; ++t) {
-            const std::uint16_t* d = sk.data() + t * P;
+            const u64* d = sb.data() + t * P;
             i64 c = 0;
-            for (i64 p = 0; p < P; ++p) c += d[p] >= jm;
+            for (i64 p = 0; p < P; ++p) c += (d[p] >> kRadiusKeyShift) >= jm;
             const double f = static_cast<double>(c) / static_cast<double>(P);
             sum += f;
             sum2 += f * f;
@@ -735,26 +751,44 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
         f_lo = std::min(f_lo, frac_m + margin);
         f_hi = std::max(f_hi, frac_m - margin);
     }
-    std::vector<std::uint16_t>().swap(sk);
     const i64 ks = std::min<i64>(n_sample * P, static_cast<i64>(f_lo * ns) + 1);
     const i64 ks_hi = std::min<i64>(ks - 1, static_cast<i64>(f_hi * ns));
+    // The sample's k-th largest radius, known to lie in bucket j, with `above`
+    // sampled radii in the buckets above j: exact from the kept bit patterns
+    // (a selection among the few in that bucket), else `edge`, an edge of the
+    // bucket on the safe side. The buckets are coarse (1/16 of an octave), and
+    // their edges alone gave a band twice as wide as the sample's quantiles
+    // (make_atac, N = 4000).
+    auto sample_kth = [&](size_t j, i64 k, i64 above, double edge) {
+        if (!keep_keys) return edge;
+        std::vector<u64> in;
+        for (const u64 v : sb)
+            if ((v >> kRadiusKeyShift) == j) in.push_back(v);
+        const i64 rank = k - above;  // 1 <= rank <= in.size()
+        std::nth_element(in.begin(), in.begin() + (rank - 1), in.end(), std::greater<u64>());
+        return key_floor(in[static_cast<size_t>(rank - 1)], 0);
+    };
     double b = 0.0, b_hi = std::numeric_limits<double>::infinity();
     {
         const std::vector<i64>& k = skeys[0];
         i64 above = 0;
         bool hi_found = ks_hi < 1;  // no upper bound: nothing goes straight in
+        double hi_edge = b_hi;       // the upper edge of b_hi's bucket
         for (size_t j = kKeys; j-- > 0;) {
-            above += k[j];
-            if (!hi_found && above >= ks_hi) {
+            if (!hi_found && above + k[j] >= ks_hi) {
                 hi_found = true;
-                if (j + 1 < kKeys) b_hi = key_floor(j + 1, kRadiusKeyShift);
+                if (j + 1 < kKeys) hi_edge = key_floor(j + 1, kRadiusKeyShift);
+                b_hi = sample_kth(j, ks_hi, above, hi_edge);
             }
-            if (above >= ks) {
-                b = key_floor(j, kRadiusKeyShift);
+            if (above + k[j] >= ks) {
+                b = sample_kth(j, ks, above, key_floor(j, kRadiusKeyShift));
                 break;
             }
+            above += k[j];
         }
+        if (!(b < b_hi)) b_hi = hi_edge;  // tied quantiles would leave no band
     }
+    std::vector<u64>().swap(sb);
     std::vector<std::vector<i64>>().swap(skeys);
     // 2. One pass: every point with r >= b binned; r >= b_hi added, the rest kept.
     std::vector<KattrThreadHist> th(nt);
