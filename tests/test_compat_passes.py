@@ -178,6 +178,48 @@ def test_spherical_sampled_bracket(kind, cutoff, mask):
     np.testing.assert_array_equal(outs[0][3], ref[2][0])
 
 
+def test_spherical_buffers_reused_across_sizes():
+    """The pass keeps its candidate buffers between calls (SphericalPool): calls on maps of
+    alternating sizes and cutoffs, each after a larger or smaller one, give the numpy code's arrays."""
+    x_of = {}
+    for i, (N, L, cutoff) in enumerate([(9, 2000, 0.1), (3, 6000, 0.5), (12, 1500, 0.02), (2, 9000, 0.3),
+                                        (9, 2000, 0.1)]):
+        s = C.process_attribution_map(_maps(40 + i, N, L, np.float64, "motif"), 3)
+        x = x_of.setdefault((N, L), np.zeros((N, L, 4), np.float32))
+        _same_lists(C.spherical_coordinates_process_2_trad([s], x, 1, cutoff),
+                    ref_spherical_coordinates_process_2_trad([s], x, 1, cutoff))
+
+
+def test_spherical_concurrent_calls():
+    """Calls from several Python threads at once (the pass releases the GIL): one takes the kept
+    buffers, the others make their own; every call gives the arrays of the same call made alone."""
+    import threading
+
+    maps = [C.process_attribution_map(_maps(60 + i, 6, 3000, np.float64, "motif"), 3) for i in range(4)]
+    x = np.zeros((6, 3000, 4), np.float32)
+    alone = [C.spherical_coordinates_process_2_trad([s], x, 1, 0.1) for s in maps]
+    got = [[None] * len(maps) for _ in range(3)]
+    errors = []
+
+    def run(t):
+        try:
+            for j in range(len(maps)):
+                k = (j + t) % len(maps)
+                got[t][k] = C.spherical_coordinates_process_2_trad([maps[k]], x, 1, 0.1)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+    for t in range(3):
+        for k in range(len(maps)):
+            _same_lists(got[t][k], alone[k])
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.data())
 def test_spherical_sampled_equals_two_pass(data):

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 
 #include "common.hpp"
 #include "kattr.hpp"
@@ -212,6 +213,7 @@ class GrowBuffer {
 public:
     T* data() const { return p_.get(); }
     T& operator[](size_t j) const { return p_[j]; }
+    size_t bytes() const { return sizeof(T) * cap_; }
     // room for `more` values after the first `used` (kept): doubling, so amortised O(1)
     void room(i64 used, i64 more) {
         const size_t need = static_cast<size_t>(used + more);
@@ -249,6 +251,47 @@ struct SphericalThread {
         n_band = below = n_cand = 0;
         for (auto* b : {&keep, &ratio, &cosine, &rad}) b->room(0, expect);
         branch.room(0, expect);
+    }
+    size_t bytes() const {
+        return band.bytes() + keep.bytes() + ratio.bytes() + cosine.bytes() + rad.bytes() + branch.bytes();
+    }
+};
+
+// SphericalPass's per-thread buffers, kept between calls. Compat users call the
+// pass once per model on maps of the same size, and fresh candidate buffers
+// (about 33 MB at N = 4000, L = 2048) cost a page fault per 4 KiB on every call:
+// about 8k faults, 10 ms of a 2-thread call. One set is kept, and only up to
+// kMaxBytes; a call that finds it taken (another thread's call is running)
+// allocates its own. The buffers carry nothing from one call to the next: every
+// value is written before it is read.
+class SphericalPool {
+public:
+    static constexpr size_t kMaxBytes = size_t(64) << 20;
+    static std::vector<SphericalThread> take(size_t n) {
+        std::vector<SphericalThread> t;
+        {
+            std::lock_guard<std::mutex> lock(mu());
+            t.swap(kept());
+        }
+        t.resize(n);
+        return t;
+    }
+    static void give(std::vector<SphericalThread>&& t) {
+        size_t total = 0;
+        for (const auto& x : t) total += x.bytes();
+        if (total > kMaxBytes) return;  // freed by the caller
+        std::lock_guard<std::mutex> lock(mu());
+        if (kept().empty()) kept().swap(t);
+    }
+
+private:
+    static std::mutex& mu() {
+        static std::mutex m;
+        return m;
+    }
+    static std::vector<SphericalThread>& kept() {
+        static std::vector<SphericalThread> k;
+        return k;
     }
 };
 
@@ -359,9 +402,13 @@ public:
     // force: 0 automatic; 1 the two-pass path; 2 a bracket that misses (tests)
     SphericalPass(const double* s, i64 N, i64 L, double mask, const double* mask_arr, int n_threads, int force = 0)
         : s_(s), N_(N), L_(L), mask_(mask), mask_arr_(mask_arr), nt_(resolve_threads(n_threads, N)),
-          unit_(mask_arr == nullptr && mask == 1.0), force_(force), threads_(static_cast<size_t>(nt_)),
-          seq_tid_(static_cast<size_t>(N)), seq_start_(static_cast<size_t>(N)),
-          seq_count_(static_cast<size_t>(N)), kept_(static_cast<size_t>(N) + 1, 0) {}
+          unit_(mask_arr == nullptr && mask == 1.0), force_(force),
+          threads_(SphericalPool::take(static_cast<size_t>(nt_))), seq_tid_(static_cast<size_t>(N)),
+          seq_start_(static_cast<size_t>(N)), seq_count_(static_cast<size_t>(N)),
+          kept_(static_cast<size_t>(N) + 1, 0) {}
+    ~SphericalPass() { SphericalPool::give(std::move(threads_)); }
+    SphericalPass(const SphericalPass&) = delete;
+    SphericalPass& operator=(const SphericalPass&) = delete;
 
     i64 select(i64 radius_count) {
         const i64 size = N_ * L_;
