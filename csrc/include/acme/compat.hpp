@@ -257,31 +257,39 @@ struct SphericalThread {
     }
 };
 
-// SphericalPass's per-thread buffers, kept between calls. Compat users call the
-// pass once per model on maps of the same size, and fresh candidate buffers
-// (about 33 MB at N = 4000, L = 2048) cost a page fault per 4 KiB on every call:
-// about 8k faults, 10 ms of a 2-thread call. One set is kept, and only up to
-// kMaxBytes; a call that finds it taken (another thread's call is running)
-// allocates its own. The buffers carry nothing from one call to the next: every
-// value is written before it is read.
+// SphericalPass's buffers, kept between calls: the threads' candidates and the
+// band of radii with its selection scratch. Compat users call the pass once per
+// model on maps of the same size, and fresh buffers (about 37 MB at N = 4000,
+// L = 2048) cost a page fault per 4 KiB on every call whenever glibc maps them
+// fresh (after np.load, for one: about 9k faults, 10 ms of a 2-thread call). One
+// set is kept, and only up to kMaxBytes; a call that finds it taken (another
+// thread's call is running) allocates its own. The buffers carry nothing from one
+// call to the next: every value is written before it is read.
 class SphericalPool {
 public:
     static constexpr size_t kMaxBytes = size_t(64) << 20;
-    static std::vector<SphericalThread> take(size_t n) {
-        std::vector<SphericalThread> t;
+    struct Set {
+        std::vector<SphericalThread> threads;
+        GrowBuffer<double> band, scratch;  // the threads' bands side by side; the selection's scratch
+        size_t bytes() const {
+            size_t total = band.bytes() + scratch.bytes();
+            for (const auto& t : threads) total += t.bytes();
+            return total;
+        }
+    };
+    static Set take(size_t n_threads) {
+        Set set;
         {
             std::lock_guard<std::mutex> lock(mu());
-            t.swap(kept());
+            std::swap(set, kept());
         }
-        t.resize(n);
-        return t;
+        set.threads.resize(n_threads);
+        return set;
     }
-    static void give(std::vector<SphericalThread>&& t) {
-        size_t total = 0;
-        for (const auto& x : t) total += x.bytes();
-        if (total > kMaxBytes) return;  // freed by the caller
+    static void give(Set&& set) {
+        if (set.bytes() > kMaxBytes) return;  // freed by the caller
         std::lock_guard<std::mutex> lock(mu());
-        if (kept().empty()) kept().swap(t);
+        if (kept().threads.empty()) std::swap(kept(), set);
     }
 
 private:
@@ -289,8 +297,8 @@ private:
         static std::mutex m;
         return m;
     }
-    static std::vector<SphericalThread>& kept() {
-        static std::vector<SphericalThread> k;
+    static Set& kept() {
+        static Set k;
         return k;
     }
 };
@@ -403,10 +411,10 @@ public:
     SphericalPass(const double* s, i64 N, i64 L, double mask, const double* mask_arr, int n_threads, int force = 0)
         : s_(s), N_(N), L_(L), mask_(mask), mask_arr_(mask_arr), nt_(resolve_threads(n_threads, N)),
           unit_(mask_arr == nullptr && mask == 1.0), force_(force),
-          threads_(SphericalPool::take(static_cast<size_t>(nt_))), seq_tid_(static_cast<size_t>(N)),
+          pool_(SphericalPool::take(static_cast<size_t>(nt_))), seq_tid_(static_cast<size_t>(N)),
           seq_start_(static_cast<size_t>(N)), seq_count_(static_cast<size_t>(N)),
           kept_(static_cast<size_t>(N) + 1, 0) {}
-    ~SphericalPass() { SphericalPool::give(std::move(threads_)); }
+    ~SphericalPass() { SphericalPool::give(std::move(pool_)); }
     SphericalPass(const SphericalPass&) = delete;
     SphericalPass& operator=(const SphericalPass&) = delete;
 
@@ -512,21 +520,25 @@ private:
         i64 below = 0, m = 0;
         for (const auto& t : threads_) below += t.below, m += t.n_band;
         if (!(below <= rank && rank < below + m)) return false;
-        std::vector<double> band;
-        band.reserve(static_cast<size_t>(m));
-        for (const auto& t : threads_) band.insert(band.end(), t.band.data(), t.band.data() + t.n_band);
+        pool_.band.room(0, m);
+        double* band = pool_.band.data();
+        i64 at = 0;
+        for (const auto& t : threads_) {
+            if (t.n_band > 0) std::memcpy(band + at, t.band.data(), sizeof(double) * static_cast<size_t>(t.n_band));
+            at += t.n_band;
+        }
         const i64 k = rank - below;
         if (m <= (i64(1) << 22)) {
             // the sampled bracket's band (~3 % of the radii): order_pair_ranks (a sampled
             // bracket again, the tier's bracket pass, nth_element on ~20 % of the band) is
             // faster than nth_element on all of it in this serial step (3.5 -> 2.3 ms at
             // N = 4000, L = 2048); the same value
-            std::unique_ptr<double[]> buf(new double[static_cast<size_t>(m)]);
-            cutoff_ = order_pair_ranks(band.data(), m, k, k, 0.0, buf.get()).a;
+            pool_.scratch.room(0, m);
+            cutoff_ = order_pair_ranks(band, m, k, k, 0.0, pool_.scratch.data()).a;
             return true;
         }
-        std::nth_element(band.begin(), band.begin() + k, band.end());  // all radii (two passes): in place
-        cutoff_ = band[static_cast<size_t>(k)];
+        std::nth_element(band, band + k, band + m);  // all radii (two passes): in place
+        cutoff_ = band[k];
         return true;
     }
 
@@ -537,7 +549,8 @@ private:
     int nt_;
     bool unit_;  // the mask is the scalar 1: the masked radius is r (see spherical_seq)
     int force_;
-    std::vector<SphericalThread> threads_;
+    SphericalPool::Set pool_;
+    std::vector<SphericalThread>& threads_ = pool_.threads;
     std::vector<int> seq_tid_;                 // the thread that ran each sequence
     std::vector<i64> seq_start_, seq_count_;   // and where its candidates are
     std::vector<i64> kept_;                    // kept points before each sequence
