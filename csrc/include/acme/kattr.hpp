@@ -235,31 +235,25 @@ struct SeqPoints {
     }
 
     // The radius keys bits(sqrt(s[p]) * scale) >> shift of every point, counted
-    // into keys (idx is the scratch).
-    void count_radius_keys(int shift, i64* keys) {
+    // into keys (idx is the scratch); with `bits`, the radii's whole bit patterns
+    // stored there too (bits[0..P)).
+    void count_radius_keys(int shift, i64* keys, u64* bits = nullptr) {
+        const int sh = bits ? 0 : shift;  // the kernel's shift: whole patterns when they are kept
         i64 p0 = 0;
-        if (const auto f = kernels().radius_keys) p0 = f(s.data(), P, scale, shift, idx.data());
+        if (const auto f = kernels().radius_keys) p0 = f(s.data(), P, scale, sh, idx.data());
         for (i64 p = p0; p < P; ++p) {
             const double r = std::sqrt(s[p]) * scale;
-            u64 bits;
-            std::memcpy(&bits, &r, sizeof bits);
-            idx[p] = static_cast<i64>(bits >> shift);
+            u64 v;
+            std::memcpy(&v, &r, sizeof v);
+            idx[p] = static_cast<i64>(v >> sh);
         }
-        for (i64 p = 0; p < P; ++p) ++keys[idx[p]];
-    }
-
-    // The bit patterns of the radii sqrt(s[p]) * scale of every point into
-    // bits[0..P), their keys (bits >> shift) counted into keys.
-    void radius_bits(int shift, u64* bits, i64* keys) {
-        i64 p0 = 0;
-        if (const auto f = kernels().radius_keys) p0 = f(s.data(), P, scale, 0, idx.data());
-        for (i64 p = p0; p < P; ++p) {
-            const double r = std::sqrt(s[p]) * scale;
-            std::memcpy(&idx[p], &r, sizeof r);
-        }
-        for (i64 p = 0; p < P; ++p) {
-            bits[p] = static_cast<u64>(idx[p]);
-            ++keys[bits[p] >> shift];
+        if (bits) {
+            for (i64 p = 0; p < P; ++p) {
+                bits[p] = static_cast<u64>(idx[p]);
+                ++keys[bits[p] >> shift];
+            }
+        } else {
+            for (i64 p = 0; p < P; ++p) ++keys[idx[p]];
         }
     }
 
@@ -701,16 +695,14 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     // The sampled sequences' radii too (their bit patterns, when they fit in
     // 16 MB): for the spread of their counts above the cutoff, and for the
     // sample's exact quantiles (below).
-    const bool keep_keys = n_sample * P <= (i64(1) << 21);
-    std::vector<u64> sb(keep_keys ? static_cast<size_t>(n_sample * P) : 0);
+    const bool keep_bits = n_sample * P <= (i64(1) << 21);
+    std::vector<u64> sb(keep_bits ? static_cast<size_t>(n_sample * P) : 0);
     InputError sample_err;  // reported by the full pass below
     for_each_sequence<TA, NCL>(
         a, N, L, cfg, nt, sample_err, [&](int tid) { skeys[tid].assign(kKeys, 0); },
         [&](int tid, i64 i, SeqPoints& sp) {
-            if (keep_keys)
-                sp.radius_bits(kRadiusKeyShift, sb.data() + (i / stride) * P, skeys[tid].data());
-            else
-                sp.count_radius_keys(kRadiusKeyShift, skeys[tid].data());
+            u64* bits = keep_bits ? sb.data() + (i / stride) * P : nullptr;
+            sp.count_radius_keys(kRadiusKeyShift, skeys[tid].data(), bits);
         },
         stride);
     if (stop_requested()) return;
@@ -723,7 +715,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     // population correction) but at least 5 % of the fraction either side. Only
     // the speed depends on it: a bound on the wrong side falls back (below).
     double f_lo = frac, f_hi = 0.6 * frac_m;
-    if (keep_keys && n_sample >= 16) {
+    if (keep_bits && n_sample >= 16) {
         const std::vector<i64>& k = skeys[0];
         const i64 km = std::max<i64>(1, static_cast<i64>(frac_m * ns));
         size_t jm = 0;
@@ -760,7 +752,7 @@ void kattr_global_scope(const TA* a, i64 N, i64 L, const KattrConfig& cfg, int n
     // their edges alone gave a band twice as wide as the sample's quantiles
     // (make_atac, N = 4000).
     auto sample_kth = [&](size_t j, i64 k, i64 above, double edge) {
-        if (!keep_keys) return edge;
+        if (!keep_bits) return edge;
         std::vector<u64> in;
         for (const u64 v : sb)
             if ((v >> kRadiusKeyShift) == j) in.push_back(v);
