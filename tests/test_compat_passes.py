@@ -436,3 +436,27 @@ def test_collect_passing_subsequences_bad_onehot():
     x[1, 4, 2] = 1  # two ones in a row
     with pytest.raises(ValueError, match=r"X: .*sequence 1.*position 4"):
         C.collect_passing_subsequences(np.ones((2, 10, 4)), x)
+
+
+def test_compat_phi_every_branch_bits():
+    """phi' from arctan's values on every branch (selected by bit masks in C++), on every tier: the
+    bits of the numpy code's expression, signed zeros, infinities and NaN included."""
+    PI = 3.1416
+    vals = np.array([0.0, -0.0, 1e-300, -1e-300, 0.5, -1.5707963267948966, 1.5707963267948966, 3.0, -3.0,
+                     np.inf, -np.inf, np.nan, 1e308, -1e308])
+    at = np.tile(vals, 4 * 9)
+    branch = np.repeat(np.arange(4, dtype=np.int8), vals.size * 9)
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = np.where(branch == 1, at + PI, np.where(branch == 2, at - PI, np.where(branch == 3, PI / 2, at)))
+        want = want / 2 + PI / 2
+    def run():
+        got = at.copy()
+        _core.compat_phi(got, branch)
+        for n in (0, 1, 3, 5, 17):  # tails of every length
+            part = at[:n].copy()
+            _core.compat_phi(part, branch[:n])
+            np.testing.assert_array_equal(part.view(np.uint64), want[:n].view(np.uint64))
+        return got
+
+    for got in _on_every_tier(run):
+        np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))

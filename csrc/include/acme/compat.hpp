@@ -562,13 +562,27 @@ private:
 // as the numpy code computes it: at + PI (branch 1), at - PI (2), PI / 2 (3) or at,
 // then phi / 2 + PI / 2, with the published PI = 3.1416. Always inlined into its
 // callers (the AVX2 one compiles the same operations with 4-lane vectors).
+// The choice is made with bit masks, not branches: the branch codes follow the
+// signs of the data, and a mispredicted branch per point cost ~7 ns a point
+// (5.5 ms for 819k points); GCC does not turn the floating-point selects into
+// blends, but vectorises the integer ones (0.6 ms with AVX2).
 __attribute__((always_inline)) inline void compat_phi_body(double* __restrict__ at,
                                                            const std::int8_t* __restrict__ branch, i64 n) {
     constexpr double PI = 3.1416;
+    constexpr double kHalf = PI / 2;
+    u64 uh;
+    std::memcpy(&uh, &kHalf, sizeof uh);
     for (i64 j = 0; j < n; ++j) {
-        const double a = at[j];
+        const double a = at[j], plus = a + PI, minus = a - PI;
         const i64 b = branch[j];
-        const double phi = b == 1 ? a + PI : (b == 2 ? a - PI : (b == 3 ? PI / 2 : a));
+        u64 ua, up, um;
+        std::memcpy(&ua, &a, sizeof ua);
+        std::memcpy(&up, &plus, sizeof up);
+        std::memcpy(&um, &minus, sizeof um);
+        const u64 m1 = u64(0) - u64(b == 1), m2 = u64(0) - u64(b == 2), m3 = u64(0) - u64(b == 3);
+        const u64 u = (ua & ~(m1 | m2 | m3)) | (up & m1) | (um & m2) | (uh & m3);
+        double phi;
+        std::memcpy(&phi, &u, sizeof phi);
         at[j] = phi / 2 + PI / 2;
     }
 }
