@@ -524,18 +524,20 @@ def _angles(ratio: np.ndarray, branch: np.ndarray, cosine: np.ndarray) -> tuple[
     """phi' and theta of the kept points: numpy's ``arctan`` and ``arccos`` (so numpy's bits),
     phi' = phi / 2 + PI / 2 from the arctan with the numpy code's operations (compat.hpp).
 
+    Computed in place: phi' over ``ratio`` and theta over ``cosine`` (returned as such; the caller's
+    temporaries, so no fresh pages for two more arrays of the kept points).
     Large arrays are cut into parts, run on the package's OpenMP threads (``_core.run_parts``:
     numpy and the C++ pass release the GIL); each part's values are the same whichever thread
     computes them.
     """
     n = ratio.size
-    phi = np.empty(n)
-    theta = np.empty(n)
+    phi = ratio
+    theta = cosine
 
     def part(a: int, b: int) -> None:
         with np.errstate(divide="ignore", invalid="ignore"):
-            np.arctan(ratio[a:b], out=phi[a:b])
-            np.arccos(cosine[a:b], out=theta[a:b])
+            np.arctan(phi[a:b], out=phi[a:b])
+            np.arccos(theta[a:b], out=theta[a:b])
         _core.compat_phi(phi[a:b], branch[a:b])
 
     n_parts = max(1, min(int(_core.max_threads(0)), n >> 16))

@@ -324,7 +324,7 @@ def test_angles_in_parts_same_bits():
     branch = rng.integers(0, 4, n).astype(np.int8)
     cosine = np.clip(rng.uniform(-1.2, 1.2, n), -1, 1)
     cosine[::101] = np.nan
-    phi, theta = C._angles(ratio, branch, cosine)
+    phi, theta = C._angles(ratio.copy(), branch, cosine.copy())  # in place
     with np.errstate(divide="ignore", invalid="ignore"):
         want_phi = np.arctan(ratio)
         want_theta = np.arccos(cosine)
