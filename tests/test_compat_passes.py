@@ -446,9 +446,13 @@ def test_compat_phi_every_branch_bits():
                      np.inf, -np.inf, np.nan, 1e308, -1e308])
     at = np.tile(vals, 4 * 9)
     branch = np.repeat(np.arange(4, dtype=np.int8), vals.size * 9)
+    order = np.random.default_rng(3).permutation(at.size)  # every prefix below mixes the branches
+    at, branch = at[order], branch[order]
     with np.errstate(invalid="ignore", over="ignore"):
         want = np.where(branch == 1, at + PI, np.where(branch == 2, at - PI, np.where(branch == 3, PI / 2, at)))
         want = want / 2 + PI / 2
+    assert set(branch[:17]) == {0, 1, 2, 3}
+
     def run():
         got = at.copy()
         _core.compat_phi(got, branch)
