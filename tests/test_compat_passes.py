@@ -324,7 +324,9 @@ def test_angles_in_parts_same_bits():
     branch = rng.integers(0, 4, n).astype(np.int8)
     cosine = np.clip(rng.uniform(-1.2, 1.2, n), -1, 1)
     cosine[::101] = np.nan
-    phi, theta = C._angles(ratio.copy(), branch, cosine.copy())  # in place
+    r_in, c_in = ratio.copy(), cosine.copy()
+    phi, theta = C._angles(r_in, branch, c_in)
+    assert phi is r_in and theta is c_in  # in place: no fresh arrays of the kept points
     with np.errstate(divide="ignore", invalid="ignore"):
         want_phi = np.arctan(ratio)
         want_theta = np.arccos(cosine)
