@@ -126,10 +126,9 @@ class KmerAccumulator:
         self.preset = preset
         self.ncl = check_layout(layout)
         self.layout = layout.upper()
-        self.n_threads = check_threads(n_threads)
         self.pseudocount = check_real("pseudocount", pseudocount, 0.0)
         self.prior = None if prior is None else _check_prior(prior, self.k)
-        _check_kmer_memory(self.k, self.n_threads, prior=self.prior is None)
+        self.n_threads = n_threads  # checked, and the per-thread counts' memory too, by the setter
         self.counts = np.zeros(4**self.k, dtype=np.int64)
         self.prior_counts = None if self.prior is not None else np.zeros(4**self.k, dtype=np.int64)
         self._sources = _Sources()
@@ -140,6 +139,18 @@ class KmerAccumulator:
     #: Passes over the data this accumulator needs (always one).
     n_passes = 1
     pass_index = 0
+
+    @property
+    def n_threads(self) -> int | None:
+        """Kernel threads for the next updates (None: all cores). Results do not depend on it,
+        so it may change between batches."""
+        return self._n_threads or None
+
+    @n_threads.setter
+    def n_threads(self, value: int | None) -> None:
+        nt = check_threads(value)
+        _check_kmer_memory(self.k, nt, prior=self.prior is None)
+        self._n_threads = nt
 
     def empty_like(self) -> KmerAccumulator:
         """A fresh accumulator with the same parameters (and prior) and no data."""
@@ -177,7 +188,7 @@ class KmerAccumulator:
         buffer = min(self.buffer, L - 1)
         with out_of_memory("k", _KMER_FIX):
             out = _core.kmer_count(xa, aa, self.k, self.quantile, buffer, self.prior is None,
-                                   self.ncl, self.n_threads)
+                                   self.ncl, self._n_threads)
         raise_kernel_error(out["error"], xa, self.ncl)
         self.counts += out["counts"]
         if self.prior_counts is not None:

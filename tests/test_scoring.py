@@ -68,6 +68,44 @@ def test_stream_equals_materialised(data, preset):
     assert kept["kattr_kld"] == rec["kattr_kld"] and kept["kmer_kld"] == rec["kmer_kld"]
 
 
+@pytest.mark.parametrize("preset", ["paper", "acme"])
+def test_accelerator_path(data, preset, monkeypatch):
+    """The path score_model takes when the model runs on a GPU: a producer thread one batch ahead
+    and kernel threads left to the accumulators (n_threads None). CI has no GPU, so the test
+    says the model is on one; the scores must be those of the CPU path."""
+    from acme_fast import scoring
+
+    d, paths, x, xm = data
+    cpu = score_model(paths[0], x, x_model=xm, batch_size=8, preset=preset, progress=False, k=3, motifs=True)
+    monkeypatch.setattr(scoring, "_on_accelerator", lambda be: True)
+    seen = []
+    real = scoring._Prefetch
+    monkeypatch.setattr(scoring, "_Prefetch", lambda *a, **k: seen.append(1) or real(*a, **k))
+    acc = score_model(paths[0], x, x_model=xm, batch_size=8, preset=preset, progress=False, k=3, motifs=True)
+    assert seen, "the producer thread did not run"
+    for key in ("kmer_kld", "kattr_kld", "gt_auroc", "gt_auprc", "gt_snr", "kmer_n_intervals", "kattr_n_points"):
+        assert acc[key] == cpu[key], key
+
+
+def test_accumulator_threads_setter():
+    """n_threads may change between batches (None: all cores); it is checked like the argument."""
+    rng = np.random.default_rng(3)
+    x = onehot(rng, 20, 30)
+    a = rng.normal(size=x.shape).astype(np.float32)
+    for acc in (af.KmerAccumulator(k=3, n_threads=1), af.KattrAccumulator(n_threads=1)):
+        args = (x, a) if isinstance(acc, af.KmerAccumulator) else (a,)
+        acc.update(*(v[:10] for v in args))
+        acc.n_threads = None
+        assert acc.n_threads is None
+        acc.update(*(v[10:] for v in args))
+        one = type(acc)(**({"k": 3} if isinstance(acc, af.KmerAccumulator) else {})).update(*args)
+        assert acc.result().kld == one.result().kld
+        with pytest.raises(TypeError, match="n_threads"):
+            acc.n_threads = "all"
+        with pytest.raises(ValueError, match="n_threads"):
+            acc.n_threads = 0
+
+
 def test_stream_ncl(data):
     d, paths, x, _ = data
     xn = np.ascontiguousarray(to_ncl(x))
