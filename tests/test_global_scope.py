@@ -131,6 +131,22 @@ def test_two_pass_keeps_few_candidates():
     _same(acc.result(), af.kattr_kld(attr, preset="acme"))
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 7])
+def test_two_pass_large_batches_private_tables(n_threads):
+    """A batch of more than 2^20 points per extra thread takes the private radius-key tables
+    (8 MB each) and the merge split over the threads; smaller batches count on one thread.
+    Every thread count gives the one-shot result."""
+    rng = np.random.default_rng(8)
+    attr = rng.standard_normal((1600, 2048, 4)).astype(np.float32)  # 3.3 M points: up to 4 threads
+    one = af.kattr_kld(attr, preset="acme")
+    acc = af.KattrAccumulator(preset="acme", two_pass=True, n_threads=n_threads)
+    for p in range(acc.n_passes):
+        acc.update(attr[:1100]).update(attr[1100:])  # 2.25 M and 1.0 M points
+        if p + 1 < acc.n_passes:
+            acc.next_pass()
+    _same(acc.result(), one)
+
+
 def test_two_pass_protocol_errors():
     rng = np.random.default_rng(4)
     attr = rng.standard_normal((20, 30, 4))
