@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._validate import check_int, check_layout, check_preset
+from ._validate import check_int, check_layout, check_preset, effective_threads
 from .groundtruth import groundtruth_scores
 from .io import open_in, open_source
 from .kattr import KattrAccumulator
@@ -160,15 +160,26 @@ def _on_accelerator(be: Any) -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def _default_threads(be: Any) -> int | None:
-    """Kernel threads while a model runs: all cores when the model runs on a GPU, else one.
+#: Kernel threads while a model runs on a GPU (at most the cores less one; see _default_threads).
+GPU_KERNEL_THREADS = 4
+
+
+def _default_threads(be: Any) -> int:
+    """Kernel threads while a model runs: one when it runs on the CPU, a few on a GPU.
 
     On a CPU the model already uses every core; OpenMP threads of the kernels (which
     spin-wait between batches) would then slow the model down more than they gain, while one
-    thread scores a batch in a small fraction of the model's time. Results do not depend on
-    the thread count.
+    thread scores a batch in a small fraction of the model's time. On a GPU a producer thread
+    feeds the model while the kernels score the previous batch. Measured on an H200 machine
+    with 16 cores (PyTorch, ``benchmarks/RESULTS.md``): with all 16 cores the kernels' spinning
+    threads starved that producer (``score_model``, paper preset, 1.73x / 2.07x the attribution
+    time); with 4 threads it was 1.27x / 1.35x, and 4 threads scored faster than the GPU
+    attributed. So ``GPU_KERNEL_THREADS``, never more than the cores less one. Results do not
+    depend on the thread count.
     """
-    return None if _on_accelerator(be) else 1
+    if not _on_accelerator(be):
+        return 1
+    return max(1, min(GPU_KERNEL_THREADS, effective_threads(0) - 1))
 
 
 def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = _METRICS, x_model: Any = None,
@@ -225,9 +236,10 @@ def score_model(model: Any, x: Any, *, method: str = "saliency", metrics: Any = 
     progress : bool
         tqdm progress bar over sequences (both passes when there are two).
     n_threads : int, optional
-        Kernel threads. Default: all cores when the model runs on a GPU, one thread when it
-        runs on the CPU (the model's own thread pool has the cores; see
-        ``benchmarks/RESULTS.md``). Results do not depend on it.
+        Kernel threads while the model runs. Default: one when the model runs on the CPU (the
+        model's own thread pool has the cores), ``GPU_KERNEL_THREADS`` (4, at most the cores less
+        one) when it runs on a GPU (see ``benchmarks/RESULTS.md``); a second pass over stored
+        attributions uses every core. Results do not depend on it.
     motifs : bool
         Also discover the motifs of the attributions (:class:`acme_fast.motifs.MotifAccumulator`,
         with the metrics' ``k``, ``window``, ``quantile``, ``preset``; a second pass over the

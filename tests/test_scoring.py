@@ -71,8 +71,8 @@ def test_stream_equals_materialised(data, preset):
 @pytest.mark.parametrize("preset", ["paper", "acme"])
 def test_accelerator_path(data, preset, monkeypatch):
     """The path score_model takes when the model runs on a GPU: a producer thread one batch ahead
-    and kernel threads left to the accumulators (n_threads None). CI has no GPU, so the test
-    says the model is on one; the scores must be those of the CPU path."""
+    and the GPU's kernel threads (all cores in the second pass). CI has no GPU, so the test says
+    the model is on one; the scores must be those of the CPU path."""
     from acme_fast import scoring
 
     d, paths, x, xm = data
