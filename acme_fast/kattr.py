@@ -235,7 +235,11 @@ class KattrAccumulator:
         elif mode == "keys":
             if self._keys is None:
                 self._keys = np.zeros(_core.stream_keys, dtype=np.int64)
-            (err,) = _core.kattr_stream_keys(a, *p.kernel_args(), p.ncl, p.n_threads, self._keys)
+            try:
+                (err,) = _core.kattr_stream_keys(a, *p.kernel_args(), p.ncl, p.n_threads, self._keys)
+            except BaseException:  # Ctrl-C (or no memory) inside: part of this batch is in the counts
+                self._broken = True
+                raise
             if err is not None:  # the counts were added in place: part of this batch is in them
                 self._broken = True
             raise_kernel_error(err)

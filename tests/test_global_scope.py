@@ -178,6 +178,35 @@ def test_two_pass_accumulator_refuses_use_after_a_failed_update():
         acc.next_pass()
 
 
+def test_two_pass_accumulator_refuses_use_after_an_interrupted_update(monkeypatch):
+    """Ctrl-C inside pass 0 leaves part of the batch in the in-place counts: the accumulator
+    must refuse to go on rather than give a KLD from a partial count."""
+    from acme_fast import kattr
+
+    rng = np.random.default_rng(9)
+    attr = rng.standard_normal((10, 30, 4))
+    acc = af.KattrAccumulator(preset="acme", two_pass=True).update(attr)
+
+    class Interrupted:
+        def __getattr__(self, name):
+            return getattr(_core_real, name)
+
+        @staticmethod
+        def kattr_stream_keys(*args):
+            args[-1][:7] += 1  # some of the batch counted, then the interrupt
+            raise KeyboardInterrupt
+
+    _core_real = kattr._core
+    monkeypatch.setattr(kattr, "_core", Interrupted())
+    with pytest.raises(KeyboardInterrupt):
+        acc.update(attr)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="failed validation"):
+        acc.next_pass()
+    with pytest.raises(ValueError, match="failed validation"):
+        acc.merge(acc.empty_like())
+
+
 def test_sequences_sorted_by_amplitude():
     # The sampled band's width comes from the spread of the sampled sequences' kept
     # fractions: here a motif's amplitude grows 200-fold along the sequences, so the
