@@ -72,7 +72,7 @@ def _time(path: str, label: str, rounds: int) -> None:
     out = {"label": label, "simd": af.simd_level(), "max_threads": af.max_threads(),
            "floor": {"kmer_u8": tmin(lambda: (a.sum(), x8.sum())), "kmer_f32": tmin(lambda: (a.sum(), xf.sum())),
                      "kattr": tmin(lambda: a.sum()),
-                     "gt": tmin(lambda: (ga.sum(), gx.sum(), gm.sum(dtype=np.float64)))},
+                     "gt": tmin(lambda: (ga.sum(), gx.sum(), gm.sum()))},
            "value": {k: repr(f(2)) for k, f in fns.items()}}
     for t in (1, 2):
         out[f"{t}t"] = {k: tmin(lambda f=f, t=t: f(t)) for k, f in fns.items()}

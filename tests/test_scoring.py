@@ -83,6 +83,8 @@ def test_accelerator_path(data, preset, monkeypatch):
     monkeypatch.setattr(scoring, "_Prefetch", lambda *a, **k: seen.append(1) or real(*a, **k))
     acc = score_model(paths[0], x, x_model=xm, batch_size=8, preset=preset, progress=False, k=3, motifs=True)
     assert seen, "the producer thread did not run"
+    t = scoring._default_threads(None)  # the kernels leave a core to the thread that feeds the GPU
+    assert isinstance(t, int) and 1 <= t <= max(1, af.max_threads() - 1)
     for key in ("kmer_kld", "kattr_kld", "gt_auroc", "gt_auprc", "gt_snr", "kmer_n_intervals", "kattr_n_points"):
         assert acc[key] == cpu[key], key
 
