@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import onehot, to_ncl
@@ -61,11 +63,56 @@ def test_stream_equals_materialised(data, preset):
     assert rec["n_sequences"] == N and rec["length"] == L and rec["preset"] == preset
     assert "attributions" not in rec
     if preset == "acme":
-        assert rec["kattr_threshold_scope"] == "global"  # two passes: spooled to disk
+        assert rec["kattr_threshold_scope"] == "global"  # two passes: the batches kept for the second
     kept = score_model(paths[0], x, x_model=xm, batch_size=8, preset=preset, progress=False, k=3,
                        keep_attributions=True)
     np.testing.assert_array_equal(kept["attributions"], a)
     assert kept["kattr_kld"] == rec["kattr_kld"] and kept["kmer_kld"] == rec["kmer_kld"]
+
+
+@pytest.mark.parametrize(("limit", "chunk"), [(None, None), (0, None), (None, 1)])
+def test_spool_memory_or_file(data, monkeypatch, limit, chunk):
+    """The two-pass metrics keep the first pass's batches in memory when small (the default here),
+    in a temporary .npy file above SPOOL_IN_MEMORY_BYTES; the file is removed afterwards. The
+    second pass reads them in chunks of PASS2_CHUNK_VALUES values (here: all 37 sequences in one
+    call; with 1, the model's batches of 8). The scores are the same every way."""
+    from acme_fast import scoring
+
+    d, paths, x, xm = data
+    if limit is not None:
+        monkeypatch.setattr(scoring, "SPOOL_IN_MEMORY_BYTES", limit)
+    if chunk is not None:
+        monkeypatch.setattr(scoring, "PASS2_CHUNK_VALUES", chunk)
+    calls = []
+    real_update = af.KattrAccumulator.update
+
+    def update(self, a, *args, **kw):
+        calls.append((self.pass_index, len(a)))
+        return real_update(self, a, *args, **kw)
+
+    monkeypatch.setattr(af.KattrAccumulator, "update", update)
+    made = []
+    real = scoring._Spool
+
+    def spy(*args, **kwargs):
+        sp = real(*args, **kwargs)
+        made.append((sp, sp.on_disk, None if sp._dir is None else Path(sp._dir.name)))
+        return sp
+
+    monkeypatch.setattr(scoring, "_Spool", spy)
+    rec = score_model(paths[0], x, batch_size=8, preset="acme", progress=False, k=3)
+    assert len(made) == 1
+    sp, on_disk, where = made[0]
+    assert on_disk == (limit == 0)
+    assert sp.arr is None  # closed
+    if on_disk:
+        assert where is not None and not where.exists()
+    ka = af.kattr_kld(_materialised(paths[0], x), preset="acme")
+    assert rec["kattr_kld"] == ka.kld and rec["kattr_n_points"] == ka.n_points
+    first = [n for p, n in calls if p == 0]
+    second = [n for p, n in calls if p == 1]
+    assert first == [8, 8, 8, 8, 5]
+    assert second == ([N] if chunk is None else first)
 
 
 @pytest.mark.parametrize("preset", ["paper", "acme"])
