@@ -725,6 +725,12 @@ double quantile_py(py::array_t<double, py::array::c_style> a, double q) {
     return quantile_linear(buf.data(), static_cast<i64>(buf.size()), q);
 }
 
+// For tests: the edge sqrt_above(cut) of the k-mer mask.
+double sqrt_above_py(double cut) {
+    require(cut >= 0.0, "cut: expected a number >= 0");
+    return sqrt_above(cut);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -822,4 +828,5 @@ PYBIND11_MODULE(_core, m) {
     m.def("pairwise_mean_f32", &pairwise_mean_py<float>, py::arg("a"));
     m.def("pairwise_mean_f64", &pairwise_mean_py<double>, py::arg("a"));
     m.def("quantile_linear", &quantile_py, py::arg("a"), py::arg("q"));
+    m.def("sqrt_above", &sqrt_above_py, py::arg("cut"));
 }

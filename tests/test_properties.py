@@ -473,6 +473,33 @@ def test_quantile_linear_matches_numpy(n, seed, q, ties):
     assert same(_core.quantile_linear(a, q), float(np.quantile(a, q)))
 
 
+@settings(max_examples=300, **SETTINGS)
+@given(cut=st.one_of(st.floats(0, 1e154, allow_subnormal=True),
+                     st.floats(0, 1e-150, allow_subnormal=True),
+                     st.sampled_from([0.0, 5e-324, 1.0, 2.0, 3.0, 0.1, 1e154, 1.3407807929942596e154]),
+                     st.integers(0, 2**26).map(float)))
+def test_sqrt_above_is_the_exact_edge(cut):
+    """The k-mer mask compares s2 >= sqrt_above(cut) instead of taking sqrt(s2) > cut: with a
+    correctly rounded (monotone) sqrt that is the same test when the edge v0 has sqrt(v0) > cut
+    and the double just below it has not. Exact squares (the integers' squares) sit right on it."""
+    v0 = _core.sqrt_above(cut)
+    with np.errstate(over="ignore"):
+        if np.isinf(v0):
+            assert not np.sqrt(np.finfo(np.float64).max) > cut
+            return
+    assert np.sqrt(v0) > cut
+    below = np.nextafter(v0, 0.0)
+    assert v0 == 0.0 or not (np.sqrt(below) > cut)
+    for v in (cut * cut, np.nextafter(cut * cut, 0.0), np.nextafter(cut * cut, np.inf)):
+        if np.isfinite(v):
+            assert (v >= v0) == (np.sqrt(v) > cut)
+
+
+def test_sqrt_above_rejects_negative():
+    with pytest.raises(ValueError, match="cut"):
+        _core.sqrt_above(-1.0)
+
+
 # =========================================================================== pinned regressions
 def test_kmer_tied_scores_at_cutoff_are_not_attributed():
     """Both positions have score sqrt(2.75) exactly (SPEC 2.1: ||A - mean_c A||), so the

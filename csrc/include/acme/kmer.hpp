@@ -22,23 +22,55 @@ struct KmerCounts {
 // selected on s2 and only the few positions above the lower one take a sqrt;
 // the cutoff and every comparison are those of the scores themselves).
 // `scratch` has room for L doubles, `mask` for L bytes. Returns the cutoff.
+// The next position >= l whose mask byte is set (want = 1) or clear (want = 0),
+// or L. Eight bytes at a time on little-endian CPUs (every x86-64 and arm64
+// build): the mask holds 0 or 1 per byte, so a word's lowest byte that differs
+// from `want` is found from its trailing zero bits.
+inline i64 next_mask(const std::uint8_t* mask, i64 l, i64 L, std::uint8_t want) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    constexpr u64 ones = 0x0101010101010101ULL;
+    const u64 flip = want ? 0 : ones;
+    for (; l + 8 <= L; l += 8) {
+        u64 w;
+        std::memcpy(&w, mask + l, 8);
+        w ^= flip;  // the bytes equal to `want` are now 1, the others 0
+        if (w) return l + (__builtin_ctzll(w) >> 3);
+    }
+#endif
+    while (l < L && mask[l] != want) ++l;
+    return l;
+}
+
+// The smallest double v >= 0 with sqrt(v) > cut (cut >= 0, not NaN): a correctly
+// rounded sqrt is monotone, so for v >= 0, sqrt(v) > cut  <=>  v >= the result.
+// From cut * cut, which is within a few ulps of it, stepped to the exact edge.
+// +inf when no finite v qualifies.
+inline double sqrt_above(double cut) {
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    double t = cut * cut;
+    while (t < inf && !(std::sqrt(t) > cut)) t = std::nextafter(t, inf);
+    while (t > 0.0 && std::sqrt(std::nextafter(t, 0.0)) > cut) t = std::nextafter(t, 0.0);
+    return t;
+}
+
 template <class F>
-double for_each_interval(const double* s2, i64 L, double quantile, i64 buffer, int k, double* scratch,
-                         std::uint8_t* mask, F&& emit, double* scratch2 = nullptr, double* scratch3 = nullptr) {
+double for_each_interval(const double* __restrict__ s2, i64 L, double quantile, i64 buffer, int k, double* scratch,
+                         std::uint8_t* __restrict__ mask, F&& emit, double* scratch2 = nullptr,
+                         double* scratch3 = nullptr) {
     const OrderPair o = order_pair(s2, L, quantile, scratch, scratch2, scratch3);
     const double cut = numpy_lerp(std::sqrt(o.a), std::sqrt(o.b), o.gamma);
-    for (i64 l = 0; l < L; ++l) mask[l] = s2[l] > o.a;  // necessary for sqrt(s2) > cut
-    for (i64 l = 0; l < L; ++l)
-        if (mask[l]) mask[l] = std::sqrt(s2[l]) > cut;
+    // The positions whose score sqrt(s2) is above cut: s2 > o.a (necessary for it) and
+    // s2 >= sqrt_above(cut) (equivalent to it). Comparisons only, without a sqrt per
+    // position (a quarter of the k-mer kernel's time when it took one).
+    const double lo = o.a, v0 = sqrt_above(cut);
+    for (i64 l = 0; l < L; ++l) {
+        const double v = s2[l];
+        mask[l] = static_cast<std::uint8_t>((v > lo) & (v >= v0));
+    }
     i64 cur_b = -1, cur_e = -1;  // current merged interval
-    i64 l = 0;
-    while (l < L) {
-        if (!mask[l]) {
-            ++l;
-            continue;
-        }
+    for (i64 l = next_mask(mask, 0, L, 1); l < L; l = next_mask(mask, l, L, 1)) {
         const i64 b = l;
-        while (l < L && mask[l]) ++l;
+        l = next_mask(mask, l, L, 0);
         const i64 e = std::min(l - 1 + buffer, L - 1);
         if (cur_b >= 0 && b <= cur_e) {
             cur_e = std::max(cur_e, e);
@@ -87,23 +119,60 @@ inline void bump(i64* counts, u64 idx) {
     }
 }
 
+// One k-mer chain: the index of the last k codes and how many of them (up to k)
+// are bases, not N (code < 0). step() takes the code at the next position and
+// says whether the k-mer ending there is complete.
+struct KmerChain {
+    u64 idx = 0;
+    int valid = 0;
+    bool step(int c, int k, u64 mask) {
+        const bool ok = c >= 0;
+        idx = ok ? (((idx << 2) | static_cast<u64>(c)) & mask) : 0;
+        valid = ok ? std::min(valid + 1, k) : 0;
+        return valid == k;
+    }
+};
+
 // Count every k-mer of codes[b..e] (inclusive) that has no N, into counts.
+// The k-mer ending at l is counted when l - k + 1 >= b and none of its codes is
+// an N. Long ranges run as four chains at once (each the k-mers ending in one
+// quarter, starting k - 1 positions before it), which overlaps their dependent
+// index updates; the counts are integers, so the order does not matter.
 template <bool Atomic>
 inline void count_kmers_t(const std::int8_t* codes, i64 b, i64 e, int k, i64* counts) {
     const u64 mask = (k == 32) ? ~u64(0) : ((u64(1) << (2 * k)) - 1);
-    u64 idx = 0;
-    int valid = 0;
-    for (i64 l = b; l <= e; ++l) {
-        const int c = codes[l];
-        if (c < 0) {
-            valid = 0;
-            idx = 0;
-            continue;
-        }
-        idx = ((idx << 2) | static_cast<u64>(c)) & mask;
-        if (valid < k) ++valid;
-        if (valid == k) bump<Atomic>(counts, idx);
+    // the k-mers ending in [from, e], the chain built from max(b, from - k + 1)
+    auto serial = [&](i64 from) {
+        KmerChain ch;
+        for (i64 l = std::max(b, from - (k - 1)); l <= e; ++l)
+            if (ch.step(codes[l], k, mask) && l >= from) bump<Atomic>(counts, ch.idx);
+    };
+    const i64 n = e - b + 1;
+    if (n < 16 * static_cast<i64>(k) + 64) {
+        serial(b);
+        return;
     }
+    const i64 m = n / 4;  // chain j: the k-mers ending in [b + j m, b + (j + 1) m)
+    KmerChain c0, c1, c2, c3;
+    const std::int8_t* p1 = codes + b + m - (k - 1);
+    const std::int8_t* p2 = p1 + m;
+    const std::int8_t* p3 = p2 + m;
+    for (int t = 0; t < k - 1; ++t) {  // chains 1-3: the k - 1 codes before their quarter
+        c1.step(p1[t], k, mask);
+        c2.step(p2[t], k, mask);
+        c3.step(p3[t], k, mask);
+    }
+    p1 += k - 1;
+    p2 += k - 1;
+    p3 += k - 1;
+    const std::int8_t* p0 = codes + b;
+    for (i64 t = 0; t < m; ++t) {
+        if (c0.step(p0[t], k, mask)) bump<Atomic>(counts, c0.idx);
+        if (c1.step(p1[t], k, mask)) bump<Atomic>(counts, c1.idx);
+        if (c2.step(p2[t], k, mask)) bump<Atomic>(counts, c2.idx);
+        if (c3.step(p3[t], k, mask)) bump<Atomic>(counts, c3.idx);
+    }
+    serial(b + 4 * m);  // the k-mers ending after the four quarters
 }
 
 // x: (N, L, 4) or (N, 4, L) one-hot (any numeric type, rows of zeros are N).
