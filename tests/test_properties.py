@@ -149,6 +149,22 @@ def test_kmer_kld(k, quantile, buffer, preset, prior_kind, pseudocount, data):
                preset=preset)
 
 
+@settings(max_examples=60, **SETTINGS)
+@given(
+    k=st.integers(1, 9),
+    quantile=st.sampled_from([0.05, 0.5, 0.9]),
+    buffer=st.sampled_from([0, 2, 40]),
+    preset=st.sampled_from(["paper", "acme"]),
+    data=st.data(),
+)
+def test_kmer_kld_long_sequences(k, quantile, buffer, preset, data):
+    """Stretches of at least 16 k + 64 positions count their k-mers in four interleaved chains
+    (kmer.hpp): the prior always, the attributed intervals when long (low quantile, long buffer).
+    Any length mod 4, with Ns, against the numpy reference."""
+    _, x, a, _ = data.draw(dna(min_len=16 * k + 64, max_len=16 * k + 64 + 300, max_n=3, kinds=["normal"]))
+    check_kmer(x, a, k=k, quantile=quantile, buffer=buffer, preset=preset)
+
+
 @pytest.mark.parametrize("preset", ["paper", "acme"])
 def test_kmer_edge_cases(rng, preset):
     kw = dict(quantile=0.9, buffer=2, preset=preset)
