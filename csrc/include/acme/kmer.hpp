@@ -60,13 +60,11 @@ double for_each_interval(const double* __restrict__ s2, i64 L, double quantile, 
     const OrderPair o = order_pair(s2, L, quantile, scratch, scratch2, scratch3);
     const double cut = numpy_lerp(std::sqrt(o.a), std::sqrt(o.b), o.gamma);
     // The positions whose score sqrt(s2) is above cut: s2 > o.a (necessary for it) and
-    // s2 >= sqrt_above(cut) (equivalent to it). Comparisons only, without a sqrt per
-    // position (a quarter of the k-mer kernel's time when it took one).
-    const double lo = o.a, v0 = sqrt_above(cut);
-    for (i64 l = 0; l < L; ++l) {
-        const double v = s2[l];
-        mask[l] = static_cast<std::uint8_t>((v > lo) & (v >= v0));
-    }
+    // s2 >= sqrt_above(cut) (equivalent to it), i.e. s2 >= t with t the larger of
+    // sqrt_above(cut) and the double after o.a. One comparison per position, without
+    // a sqrt (a quarter of the k-mer kernel's time when it took one).
+    const double t = std::max(sqrt_above(cut), std::nextafter(o.a, std::numeric_limits<double>::infinity()));
+    for (i64 l = 0; l < L; ++l) mask[l] = static_cast<std::uint8_t>(s2[l] >= t);
     i64 cur_b = -1, cur_e = -1;  // current merged interval
     for (i64 l = next_mask(mask, 0, L, 1); l < L; l = next_mask(mask, l, L, 1)) {
         const i64 b = l;
