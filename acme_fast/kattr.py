@@ -316,7 +316,7 @@ class KattrAccumulator:
         r = np.concatenate(self._r) if self._r else np.zeros(0)
         b = np.concatenate(self._bin) if self._bin else np.zeros(0, dtype=np.int32)
         if mode == "stored":
-            out = _core.kattr_hist_from_points(r, b, p.acme, p.quantile, p.n_bins, _WEIGHTS[p.weight])
+            out = _core.kattr_hist_from_points(r, b, p.acme, p.quantile, p.n_bins, _WEIGHTS[p.weight], p.n_threads)
         else:
             if self.n_sequences != self._plan[2]:
                 raise ValueError(f"pass 1 saw {self.n_sequences} sequences but pass 0 saw {self._plan[2]}; "

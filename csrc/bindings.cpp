@@ -67,6 +67,11 @@ private:
 void require(bool ok, const std::string& msg) {
     if (!ok) throw py::value_error(msg);
 }
+// For literals: no std::string is built unless the check fails (the per-element
+// checks of kattr_hist_from_points built two per point, most of its time).
+void require(bool ok, const char* msg) {
+    if (!ok) throw py::value_error(msg);
+}
 
 // (N, L, 4) or (N, 4, L), C-contiguous. Returns (N, L).
 std::pair<i64, i64> check_3d(const py::array& arr, bool ncl, const char* name) {
@@ -324,21 +329,26 @@ py::tuple kattr_points_py(const py::array& attr, bool acme, int window, double q
 
 py::dict kattr_hist_from_points_py(const py::array_t<double, py::array::c_style>& r,
                                    const py::array_t<std::int32_t, py::array::c_style>& bin, bool acme,
-                                   double quantile, int n_bins, int weight) {
+                                   double quantile, int n_bins, int weight, int n_threads) {
     require(r.ndim() == 1 && bin.ndim() == 1 && r.shape(0) == bin.shape(0), "r and bin: expected equal 1-D arrays");
     const KattrConfig cfg = make_cfg(acme, 1, quantile, 1.0, n_bins, weight);
     const i64 n = r.shape(0);
     const std::int32_t* bp = bin.data();
-    for (i64 j = 0; j < n; ++j) require(bp[j] >= 0 && bp[j] < n_bins * n_bins, "bin: index out of range");
+    const double* rp = r.data();
+    for (i64 j = 0; j < n; ++j) {
+        require(bp[j] >= 0 && bp[j] < n_bins * n_bins, "bin: index out of range");
+        require(rp[j] >= 0.0, "r: expected radii >= 0");  // the radix keys need r >= 0 (not NaN)
+    }
     std::vector<FixedSum> hist(static_cast<size_t>(n_bins) * n_bins);
     i64 n_points = 0;
     double cutoff;
     InputError err;
     Interruptible intr;
     {
+        // The GIL is released: the kernel reads r and bin (held by this call) and writes
+        // only hist, n_points and err, locals of this call.
         py::gil_scoped_release nogil;
-        cutoff = kattr_global_cutoff(r.data(), n, cfg);
-        kattr_hist_from_points(r.data(), bp, n, cutoff, cfg, hist.data(), n_points, err);
+        cutoff = kattr_hist_stored(rp, bp, n, cfg, n_threads, hist.data(), n_points, err);
     }
     intr.check();
     return hist_dict(hist, n_points, cutoff, err);
@@ -797,7 +807,7 @@ PYBIND11_MODULE(_core, m) {
           py::arg("quantile"), py::arg("bin_width"), py::arg("n_bins"), py::arg("weight"), py::arg("ncl"),
           py::arg("n_threads"));
     m.def("kattr_hist_from_points", &kattr_hist_from_points_py, py::arg("r"), py::arg("bin"), py::arg("acme"),
-          py::arg("quantile"), py::arg("n_bins"), py::arg("weight"));
+          py::arg("quantile"), py::arg("n_bins"), py::arg("weight"), py::arg("n_threads") = 0);
     m.def("kattr_stream_keys", &kattr_stream_keys_py, py::arg("attr"), py::arg("acme"), py::arg("window"),
           py::arg("quantile"), py::arg("bin_width"), py::arg("n_bins"), py::arg("weight"), py::arg("ncl"),
           py::arg("n_threads"), py::arg("keys"));

@@ -147,6 +147,40 @@ def test_two_pass_large_batches_private_tables(n_threads):
     _same(acc.result(), one)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 7])
+@pytest.mark.parametrize("kind", ["normal", "ties"])
+def test_stored_result_chunks_and_threads(n_threads, kind):
+    """The stored accumulator's result() selects the cutoff among its radii by a radix
+    histogram and the bucket holding it, in chunks of 2^16 points over the threads: the
+    one-shot result at every thread count, with ties at the cutoff (integer-valued maps)."""
+    rng = np.random.default_rng(9)
+    attr = rng.standard_normal((700, 400, 4)).astype(np.float32)  # 280 k points: 5 chunks
+    if kind == "ties":
+        attr = rng.choice([-1.0, 0.0, 1.0, 2.0], size=(700, 400, 4)).astype(np.float32)
+    for q in (0.5, 0.9, 0.999):
+        one = af.kattr_kld(attr, preset="acme", quantile=q)
+        acc = af.KattrAccumulator(preset="acme", quantile=q, n_threads=n_threads)
+        for i in range(0, len(attr), 150):
+            acc.update(attr[i : i + 150])
+        assert acc._mode() == "stored"
+        _same(acc.result(), one)
+
+
+def test_stored_points_checked():
+    """The stored-points kernel refuses bins out of range and negative or NaN radii (the radix
+    keys assume r >= 0) with a ValueError naming the argument."""
+    from acme_fast import _core
+
+    r = np.array([0.5, 1.0, 2.0])
+    b = np.array([0, 1, 2], dtype=np.int32)
+    assert _core.kattr_hist_from_points(r, b, True, 0.3, 4, 0)["n_points"] == 1  # m = 2: r > 1.0
+    with pytest.raises(ValueError, match="bin"):
+        _core.kattr_hist_from_points(r, np.array([0, 1, 16], dtype=np.int32), True, 0.5, 4, 0)
+    for bad in (-1.0, np.nan):
+        with pytest.raises(ValueError, match="r: expected radii >= 0"):
+            _core.kattr_hist_from_points(np.array([0.5, bad, 2.0]), b, True, 0.5, 4, 0)
+
+
 def test_two_pass_protocol_errors():
     rng = np.random.default_rng(4)
     attr = rng.standard_normal((20, 30, 4))

@@ -980,25 +980,83 @@ inline void kattr_stream_finish(const double* cand_r, const std::int32_t* cand_b
     }
 }
 
-// Histogram of stored points with r > cutoff (the global rule applied afterwards).
-inline void kattr_hist_from_points(const double* r, const std::int32_t* bin, i64 n, double cutoff,
-                                   const KattrConfig& cfg, FixedSum* hist, i64& n_points, InputError& err) {
-    for (i64 j = 0; j < n; ++j) {
-        if (r[j] > cutoff) {
-            if (!hist[bin[j]].add(kattr_weight(cfg.weight, r[j])))
-                err.record(InputError::weight_overflow, 0, j, r[j]);
-            ++n_points;
-        }
-    }
-}
-
-// m-th largest of r (copied), or +inf when nothing is kept.
-inline double kattr_global_cutoff(const double* r, i64 n, const KattrConfig& cfg) {
+// Histogram of stored points (radius r, bin) with r above the global rule's
+// cutoff, the m-th largest r (+inf when nothing is kept); returns the cutoff.
+// In parallel over chunks of 2^16 points: a radix histogram of the radii's top
+// 16 bits finds the bucket holding the m-th largest, nth_element finishes
+// among that bucket's radii only, and per-thread exact histograms take the
+// kept points (integer adds: the same bits for any thread count). Serially,
+// a copy and nth_element over all n took most of a stored accumulator's result().
+inline double kattr_hist_stored(const double* r, const std::int32_t* bin, i64 n, const KattrConfig& cfg,
+                                int n_threads, FixedSum* hist, i64& n_points, InputError& err) {
     const i64 m = global_rank(n, cfg.quantile, cfg.acme);
     if (m < 1 || n == 0) return std::numeric_limits<double>::infinity();
-    std::vector<double> rr(r, r + n);
-    std::nth_element(rr.begin(), rr.begin() + (m - 1), rr.end(), std::greater<double>());
-    return rr[static_cast<size_t>(m - 1)];
+    constexpr int kChunkBits = 16;
+    const i64 n_chunks = ((n - 1) >> kChunkBits) + 1;
+    const int nt = resolve_threads(n_threads, n_chunks);
+    auto chunk = [&](i64 c, i64& lo, i64& hi) {
+        lo = c << kChunkBits;
+        hi = std::min(n, lo + (i64(1) << kChunkBits));
+    };
+    constexpr size_t kKeys = size_t(1) << 16;
+    std::vector<std::vector<i64>> tkeys(nt);
+    parallel_for(nt, n_chunks, 1, [&](int tid) { tkeys[tid].assign(kKeys, 0); },
+                 [&](int tid, i64 c) {
+                     i64 lo, hi;
+                     chunk(c, lo, hi);
+                     i64* k = tkeys[tid].data();
+                     for (i64 j = lo; j < hi; ++j) ++k[radius_key(r[j])];
+                 });
+    std::vector<i64> keys(kKeys, 0);
+    for (int t = 0; t < nt; ++t)
+        for (size_t j = 0; j < kKeys; ++j) keys[j] += tkeys[t][j];
+    std::vector<std::vector<i64>>().swap(tkeys);
+    i64 above = 0;
+    u64 B = 0;
+    for (size_t j = kKeys; j-- > 0;) {
+        if (above + keys[j] >= m) {
+            B = j;
+            break;
+        }
+        above += keys[j];
+    }
+    std::vector<std::vector<double>> tin(nt);
+    parallel_for(nt, n_chunks, 1, [](int) {}, [&](int tid, i64 c) {
+        i64 lo, hi;
+        chunk(c, lo, hi);
+        for (i64 j = lo; j < hi; ++j)
+            if (radius_key(r[j]) == B) tin[tid].push_back(r[j]);
+    });
+    std::vector<double> inb;
+    inb.reserve(static_cast<size_t>(keys[B]));
+    for (const auto& v : tin) inb.insert(inb.end(), v.begin(), v.end());
+    const i64 need = m - above;  // 1 <= need <= inb.size()
+    std::nth_element(inb.begin(), inb.begin() + (need - 1), inb.end(), std::greater<double>());
+    const double cut = inb[static_cast<size_t>(need - 1)];
+    const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
+    std::vector<KattrThreadHist> th(nt);
+    std::vector<std::vector<i64>> tidx(nt);
+    parallel_for(nt, n_chunks, 1,
+                 [&](int tid) {
+                     th[tid].reset(nb2);
+                     tidx[tid].resize(size_t(1) << kChunkBits);
+                 },
+                 [&](int tid, i64 c) {
+                     i64 lo, hi;
+                     chunk(c, lo, hi);
+                     // the kept points' indices first, without branches (about 1 point in 10
+                     // is kept, in no order), then their weights: only theirs are computed
+                     i64* idx = tidx[tid].data();
+                     i64 k = 0;
+                     for (i64 j = lo; j < hi; ++j) {
+                         idx[k] = j;
+                         k += r[j] > cut;
+                     }
+                     KattrThreadHist& me = th[tid];
+                     for (i64 t = 0; t < k; ++t) me.add(cfg, bin[idx[t]], r[idx[t]], 0, idx[t]);
+                 });
+    merge_thread_hists(th, hist, nb2, n_points, err);
+    return cut;
 }
 
 // Running window sums along one axis of an n x n FixedSum grid: for every
