@@ -15,13 +15,6 @@ struct KmerCounts {
     InputError error;
 };
 
-// Attributed intervals of one sequence from its scores s[L] (SPEC 2.2-2.5):
-// positions with s > quantile, runs extended by `buffer` on the 3' end, merged
-// when they touch, kept when at least k long. `scratch` has room for L values.
-// s2: squared scores (the sqrt is monotone, so the order statistics are
-// selected on s2 and only the few positions above the lower one take a sqrt;
-// the cutoff and every comparison are those of the scores themselves).
-// `scratch` has room for L doubles, `mask` for L bytes. Returns the cutoff.
 // The next position >= l whose mask byte is set (want = 1) or clear (want = 0),
 // or L. Eight bytes at a time on little-endian CPUs (every x86-64 and arm64
 // build): the mask holds 0 or 1 per byte, so a word's lowest byte that differs
@@ -53,6 +46,13 @@ inline double sqrt_above(double cut) {
     return t;
 }
 
+// Attributed intervals of one sequence from its scores s[L] (SPEC 2.2-2.5):
+// positions with s > quantile, runs extended by `buffer` on the 3' end, merged
+// when they touch, kept when at least k long. s2: squared scores (the sqrt is
+// monotone, so the order statistics are selected on s2, and a position's test
+// sqrt(s2) > cut is the comparison s2 >= sqrt_above(cut): the cutoff and every
+// comparison are those of the scores themselves). `scratch` has room for L
+// doubles, `mask` for L bytes. Returns the cutoff.
 template <class F>
 double for_each_interval(const double* __restrict__ s2, i64 L, double quantile, i64 buffer, int k, double* scratch,
                          std::uint8_t* __restrict__ mask, F&& emit, double* scratch2 = nullptr,
