@@ -10,6 +10,7 @@ global threshold scope (preset "acme") the k-attr-mean metric reads the attribut
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import threading
@@ -115,27 +116,101 @@ def stream_threads(n_threads: int | None = None) -> int | None:
     return max(1, max_threads() - 1)
 
 
+class _Worker:
+    """A daemon thread that runs jobs one after another, for :class:`_Prefetch`."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="acme_fast-prefetch")
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                job()
+            except BaseException:  # a job hands its own exceptions to its consumer
+                pass
+            job = None  # an idle worker holds nothing of the last job (its iterator, files, model)
+
+    def submit(self, job: Any) -> None:
+        self._jobs.put(job)
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+
+# Idle workers, kept for the next _Prefetch. PyTorch sets up per-thread GPU library state on a
+# thread's first model call: on the H200 the paper-like CNN's first forward took 8-11 ms in a
+# fresh thread against 1.5 ms in one that had run it before, so a new thread per score_model
+# call delayed its first batch by about 10 ms (benchmarks/RESULTS.md). Concurrent prefetches
+# take different workers; at most _MAX_IDLE wait between them.
+_MAX_IDLE = 2
+_idle: list[_Worker] = []
+_idle_lock = threading.Lock()
+
+
+def _take_worker() -> _Worker:
+    with _idle_lock:
+        if _idle:
+            return _idle.pop()
+    return _Worker()
+
+
+def _return_worker(w: _Worker) -> None:
+    with _idle_lock:
+        if len(_idle) < _MAX_IDLE:
+            _idle.append(w)
+            return
+    w.stop()
+
+
+def _forget_workers_after_fork() -> None:
+    # A forked child has none of the parent's threads: the idle list would hand it workers
+    # that never run their jobs.
+    global _idle_lock
+    _idle.clear()
+    _idle_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers_after_fork)
+
+
 class _Prefetch:
     """Runs an iterator in a background thread, one item ahead, so that reading batch i+1
-    from disk overlaps the kernels on batch i (they release the GIL). Exceptions are
-    re-raised in the consumer; :meth:`close` stops the reader before files are closed.
+    from disk (or the model computing it on a GPU) overlaps the kernels on batch i (they
+    release the GIL). Exceptions are re-raised in the consumer; :meth:`close` stops the reader
+    before files are closed. The thread is a pooled :class:`_Worker`, reused by the next
+    prefetch once this one's iterator has finished.
 
-    The hand-over uses two ``queue.SimpleQueue`` (items, and free slots for backpressure),
-    whose get/put are C calls that hold no Python-level lock. With ``queue.Queue`` a Ctrl-C
-    landing in the consumer's ``get`` between acquiring the queue's mutex and the ``with``
-    block could leave the mutex locked, and ``close`` then waited on it forever (seen once in
-    about 40 interrupted streams)."""
+    The hand-over uses ``queue.SimpleQueue`` (items, free slots for backpressure, and the
+    job's end), whose get/put are C calls that hold no Python-level lock. With ``queue.Queue``
+    a Ctrl-C landing in the consumer's ``get`` between acquiring the queue's mutex and the
+    ``with`` block could leave the mutex locked, and ``close`` then waited on it forever (seen
+    once in about 40 interrupted streams)."""
 
     _DONE = object()
 
     def __init__(self, it: Iterator[Any], depth: int = 1) -> None:
         self._items: queue.SimpleQueue = queue.SimpleQueue()
         self._slots: queue.SimpleQueue = queue.SimpleQueue()
+        self._ended: queue.SimpleQueue = queue.SimpleQueue()  # one token when the job has ended
+        self._finished = False
         for _ in range(depth):
             self._slots.put(None)
         self._stopped = False  # a plain flag: threading.Event.set takes a Python-level lock
-        self._thread = threading.Thread(target=self._run, args=(it,), daemon=True)
-        self._thread.start()
+        worker = _take_worker()
+        worker.submit(lambda: self._job(worker, it))
+
+    def _job(self, worker: _Worker, it: Iterator[Any]) -> None:
+        try:
+            self._run(it)
+        finally:
+            self._ended.put(None)
+            _return_worker(worker)
 
     def _take_slot(self) -> bool:
         while not self._stopped:
@@ -169,8 +244,12 @@ class _Prefetch:
     def close(self) -> None:
         self._stopped = True
         self._slots.put(None)  # wakes a reader waiting for a slot
-        while self._thread.is_alive():
-            self._thread.join(timeout=0.05)
+        while not self._finished:  # the job has returned (its worker may take another)
+            try:
+                self._ended.get(timeout=0.05)
+                self._finished = True
+            except queue.Empty:
+                continue
         while True:  # drop what was read ahead
             try:
                 self._items.get_nowait()

@@ -525,3 +525,103 @@ def test_demo_kernels_only_bad_options(tmp_path, args, msg):
     p = subprocess.run([sys.executable, "-m", "acme_fast", "demo", "--kernels-only", *args], capture_output=True,
                        text=True, timeout=120, cwd=tmp_path)
     assert p.returncode == 2 and msg in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+# --------------------------------------------------------------------------- prefetch workers
+def _recording(n, seen):
+    """Yields 0..n-1, adding the running thread's Thread object to `seen` (objects, not
+    idents: the system reuses the ident of a thread that has ended)."""
+    import threading
+
+    for i in range(n):
+        seen.add(threading.current_thread())
+        yield i
+
+
+def test_prefetch_reuses_its_worker_thread():
+    """Consecutive prefetches run on one pooled thread (a GPU model's per-thread set-up is paid
+    once, not per score_model call), never on the consumer's."""
+    import threading
+
+    from acme_fast.stream import _Prefetch
+
+    a, b = set(), set()
+    for seen in (a, b):
+        p = _Prefetch(_recording(5, seen))
+        assert list(p) == list(range(5))
+        p.close()
+    assert a == b and len(a) == 1
+    assert threading.current_thread() not in a
+
+
+def test_prefetch_concurrent_errors_and_double_close():
+    """Two prefetches at once take different threads; an exception reaches the consumer and the
+    worker serves the next prefetch; close() twice returns."""
+    from acme_fast.stream import _Prefetch
+
+    a, b = set(), set()
+    p1, p2 = _Prefetch(_recording(50, a)), _Prefetch(_recording(50, b))
+    i1, i2 = iter(p1), iter(p2)
+    assert next(i1) == 0 and next(i2) == 0
+    assert a and b and a.isdisjoint(b)
+    p1.close()
+    p2.close()
+    p1.close()
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    p = _Prefetch(failing())
+    with pytest.raises(OSError, match="disk gone"):
+        list(p)
+    p.close()
+    c = set()
+    p = _Prefetch(_recording(3, c))
+    assert list(p) == [0, 1, 2]
+    p.close()
+
+
+def test_prefetch_worker_keeps_nothing_of_its_last_job():
+    """An idle worker drops the iterator it ran (open files, a model on the GPU)."""
+    import gc
+    import weakref
+
+    from acme_fast.stream import _Prefetch
+
+    g = _recording(3, set())
+    ref_g = weakref.ref(g)
+    p = _Prefetch(g)
+    del g
+    assert list(p) == [0, 1, 2]
+    p.close()
+    del p
+    deadline = time.monotonic() + 5
+    while ref_g() is not None and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.01)
+    assert ref_g() is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_prefetch_in_a_forked_child():
+    """A child forked while a worker is idle has no such thread: it must start its own, not
+    queue work for one that does not exist (that hung)."""
+    code = textwrap.dedent("""
+        import os, sys, warnings
+        warnings.simplefilter("ignore")
+        from acme_fast.stream import _Prefetch
+        p = _Prefetch(iter(range(3)))
+        assert list(p) == [0, 1, 2]
+        p.close()  # a worker is idle now
+        pid = os.fork()
+        if pid == 0:
+            q = _Prefetch(iter(range(3)))
+            ok = list(q) == [0, 1, 2]
+            q.close()
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        sys.exit(os.waitstatus_to_exitcode(status))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
