@@ -623,5 +623,5 @@ def test_prefetch_in_a_forked_child():
         _, status = os.waitpid(pid, 0)
         sys.exit(os.waitstatus_to_exitcode(status))
     """)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    r = run_isolated(code, timeout=60)  # outside the repository: the installed package
     assert r.returncode == 0, r.stderr
