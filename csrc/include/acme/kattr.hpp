@@ -552,6 +552,34 @@ inline void split_at_bucket(SeqPoints& sp, const KattrConfig& cfg, int shift, u6
     }
 }
 
+// Radix selection, shared by the global scope's paths: per-thread bucket counts
+// summed into one table; the bucket holding the m-th largest value (1 <= m <=
+// the count; `above` counts the values in higher buckets); the need-th largest
+// of the values found in that bucket (one list per thread, concatenated).
+inline std::vector<i64> sum_counts(const std::vector<std::vector<i64>>& parts, size_t n) {
+    std::vector<i64> out(n, 0);
+    for (const auto& t : parts)
+        for (size_t j = 0; j < n; ++j) out[j] += t[j];
+    return out;
+}
+
+inline u64 bucket_of_rank(const i64* keys, size_t n, i64 m, i64& above) {
+    above = 0;
+    for (size_t j = n; j-- > 0;) {
+        if (above + keys[j] >= m) return j;
+        above += keys[j];
+    }
+    return 0;  // m exceeds the count (callers rule it out)
+}
+
+inline double nth_largest(const std::vector<std::vector<double>>& parts, size_t size, i64 need) {
+    std::vector<double> v;
+    v.reserve(size);
+    for (const auto& p : parts) v.insert(v.end(), p.begin(), p.end());
+    std::nth_element(v.begin(), v.begin() + (need - 1), v.end(), std::greater<double>());
+    return v[static_cast<size_t>(need - 1)];
+}
+
 // Adds the candidate points (one list per thread of the pass that found
 // them) above the m-th largest radius among them, in parallel: a radix
 // histogram of the radii finds the bucket that holds the m-th largest,
@@ -573,29 +601,15 @@ inline void add_above_rank(const std::vector<std::vector<RadiusBin>>& lists, i64
             for (const RadiusBin& c : lists[t]) ++keys[key(c.r)];
         });
     }
-    std::vector<i64> keys(kKeys, 0);
-    for (int t = 0; t < nl; ++t)
-        for (size_t j = 0; j < kKeys; ++j) keys[j] += tkeys[t][j];
-    i64 above = 0;
-    u64 B = 0;
-    for (size_t j = kKeys; j-- > 0;) {
-        if (above + keys[j] >= m) {
-            B = j;
-            break;
-        }
-        above += keys[j];
-    }
+    const std::vector<i64> keys = sum_counts(tkeys, kKeys);
+    i64 above;
+    const u64 B = bucket_of_rank(keys.data(), kKeys, m, above);
     std::vector<std::vector<double>> tinb(nl);
     parallel_for(nt, nl, 1, [](int) {}, [&](int, i64 t) {
         for (const RadiusBin& c : lists[t])
             if (key(c.r) == B) tinb[t].push_back(c.r);
     });
-    std::vector<double> inb;
-    inb.reserve(static_cast<size_t>(keys[B]));
-    for (const auto& v : tinb) inb.insert(inb.end(), v.begin(), v.end());
-    const i64 need = m - above;  // 1 <= need <= inb.size()
-    std::nth_element(inb.begin(), inb.begin() + (need - 1), inb.end(), std::greater<double>());
-    const double cut = inb[static_cast<size_t>(need - 1)];
+    const double cut = nth_largest(tinb, static_cast<size_t>(keys[B]), m - above);  // 1 <= m - above <= keys[B]
     cutoff_out = cut;
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
     std::vector<KattrThreadHist> th(nl);
@@ -626,9 +640,7 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
         a, N, L, cfg, nt, err, [&](int tid) { tkeys[tid].assign(kKeys, 0); },
         [&](int tid, i64, SeqPoints& sp) { sp.count_radius_keys(kRadiusKeyShift, tkeys[tid].data()); });
     if (!err.ok() || stop_requested()) return;
-    std::vector<i64> keys(kKeys, 0);
-    for (int t = 0; t < nt; ++t)
-        for (size_t j = 0; j < kKeys; ++j) keys[j] += tkeys[t][j];
+    const std::vector<i64> keys = sum_counts(tkeys, kKeys);
     const i64 total = N * P;
     const i64 m = global_rank(total, cfg.quantile, cfg.acme);
     if (m < 1 || total == 0) {
@@ -636,15 +648,8 @@ void kattr_global_two_pass(const TA* a, i64 N, i64 L, const KattrConfig& cfg, in
         return;
     }
     // Bucket B holding the m-th largest radius; `above` points lie in higher buckets.
-    i64 above = 0;
-    u64 B = kKeys - 1;
-    for (size_t j = kKeys; j-- > 0;) {
-        if (above + keys[j] >= m) {
-            B = j;
-            break;
-        }
-        above += keys[j];
-    }
+    i64 above;
+    const u64 B = bucket_of_rank(keys.data(), kKeys, m, above);
     std::vector<KattrThreadHist> th(nt);
     std::vector<std::vector<RadiusBin>> tcand(nt);
     for_each_sequence<TA, NCL>(
@@ -924,15 +929,9 @@ inline void kattr_stream_plan(const i64* keys, double quantile, bool acme, i64& 
     B = -1;
     need = 0;
     if (m < 1 || total == 0) return;
-    i64 above = 0;
-    for (size_t j = kStreamKeys; j-- > 0;) {
-        if (above + keys[j] >= m) {
-            B = static_cast<i64>(j);
-            need = m - above;
-            return;
-        }
-        above += keys[j];
-    }
+    i64 above;
+    B = static_cast<i64>(bucket_of_rank(keys, kStreamKeys, m, above));
+    need = m - above;
 }
 
 // Pass 1: points above bucket B into hist; points inside B into (cand_r, cand_bin).
@@ -1007,19 +1006,10 @@ inline double kattr_hist_stored(const double* r, const std::int32_t* bin, i64 n,
                      i64* k = tkeys[tid].data();
                      for (i64 j = lo; j < hi; ++j) ++k[radius_key(r[j])];
                  });
-    std::vector<i64> keys(kKeys, 0);
-    for (int t = 0; t < nt; ++t)
-        for (size_t j = 0; j < kKeys; ++j) keys[j] += tkeys[t][j];
+    const std::vector<i64> keys = sum_counts(tkeys, kKeys);
     std::vector<std::vector<i64>>().swap(tkeys);
-    i64 above = 0;
-    u64 B = 0;
-    for (size_t j = kKeys; j-- > 0;) {
-        if (above + keys[j] >= m) {
-            B = j;
-            break;
-        }
-        above += keys[j];
-    }
+    i64 above;
+    const u64 B = bucket_of_rank(keys.data(), kKeys, m, above);
     std::vector<std::vector<double>> tin(nt);
     parallel_for(nt, n_chunks, 1, [](int) {}, [&](int tid, i64 c) {
         i64 lo, hi;
@@ -1027,12 +1017,7 @@ inline double kattr_hist_stored(const double* r, const std::int32_t* bin, i64 n,
         for (i64 j = lo; j < hi; ++j)
             if (radius_key(r[j]) == B) tin[tid].push_back(r[j]);
     });
-    std::vector<double> inb;
-    inb.reserve(static_cast<size_t>(keys[B]));
-    for (const auto& v : tin) inb.insert(inb.end(), v.begin(), v.end());
-    const i64 need = m - above;  // 1 <= need <= inb.size()
-    std::nth_element(inb.begin(), inb.begin() + (need - 1), inb.end(), std::greater<double>());
-    const double cut = inb[static_cast<size_t>(need - 1)];
+    const double cut = nth_largest(tin, static_cast<size_t>(keys[B]), m - above);  // 1 <= m - above <= keys[B]
     const size_t nb2 = static_cast<size_t>(cfg.n_bins) * cfg.n_bins;
     std::vector<KattrThreadHist> th(nt);
     std::vector<std::vector<i64>> tidx(nt);
