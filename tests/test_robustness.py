@@ -555,31 +555,46 @@ def test_prefetch_reuses_its_worker_thread():
 
 
 def test_prefetch_concurrent_errors_and_double_close():
-    """Two prefetches at once take different threads; an exception reaches the consumer and the
-    worker serves the next prefetch; close() twice returns."""
-    from acme_fast.stream import _Prefetch
+    """Two prefetches at once take different threads (sharing one would queue the second behind
+    the first, which waits for its consumer: a hang, so this runs isolated with a timeout); an
+    exception reaches the consumer and the worker serves the next prefetch; close() twice
+    returns."""
+    code = textwrap.dedent("""
+        import threading
+        from acme_fast.stream import _Prefetch
 
-    a, b = set(), set()
-    p1, p2 = _Prefetch(_recording(50, a)), _Prefetch(_recording(50, b))
-    i1, i2 = iter(p1), iter(p2)
-    assert next(i1) == 0 and next(i2) == 0
-    assert a and b and a.isdisjoint(b)
-    p1.close()
-    p2.close()
-    p1.close()
+        def recording(n, seen):
+            for i in range(n):
+                seen.add(threading.current_thread())
+                yield i
 
-    def failing():
-        yield 1
-        raise OSError("disk gone")
+        a, b = set(), set()
+        p1, p2 = _Prefetch(recording(50, a)), _Prefetch(recording(50, b))
+        i1, i2 = iter(p1), iter(p2)
+        assert next(i1) == 0 and next(i2) == 0
+        assert a and b and a.isdisjoint(b)
+        p1.close()
+        p2.close()
+        p1.close()
 
-    p = _Prefetch(failing())
-    with pytest.raises(OSError, match="disk gone"):
-        list(p)
-    p.close()
-    c = set()
-    p = _Prefetch(_recording(3, c))
-    assert list(p) == [0, 1, 2]
-    p.close()
+        def failing():
+            yield 1
+            raise OSError("disk gone")
+
+        p = _Prefetch(failing())
+        try:
+            list(p)
+            raise SystemExit("no error")
+        except OSError as exc:
+            assert "disk gone" in str(exc)
+        p.close()
+        p = _Prefetch(recording(3, set()))
+        assert list(p) == [0, 1, 2]
+        p.close()
+        print("ok")
+    """)
+    r = run_isolated(code, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
 
 
 def test_prefetch_worker_keeps_nothing_of_its_last_job():
