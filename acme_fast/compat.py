@@ -452,7 +452,9 @@ def spherical_coordinates_process_2_trad(saliency_map_raw_s: Any, X: Any, mask: 
     X : array_like, shape (N, L, 4)
         Only its shape is used.
     mask : scalar or array_like broadcastable to (N, L)
-        Multiplies the coordinates (not the radius used for the cutoff).
+        Multiplies the coordinates (not the radius used for the cutoff). An array whose
+        values are all the same (the notebooks' ``np.sum(np.ones(X.shape), axis=-1) / 4``)
+        runs as that scalar, with the same results and without reading it per point.
     radius_count_cutoff : float >= 0
         Fraction of points at the cutoff rank.
 

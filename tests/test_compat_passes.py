@@ -105,6 +105,15 @@ def test_process_attribution_map_scale_edges(top, k):
         np.testing.assert_array_equal(got, ref)
 
 
+def _notebook_mask(x, last=None):
+    """The published notebooks' mask, an (N, L) array of ones (taken as the scalar 1 when every value
+    has the bits of the first); with `last`, its last value changed (then it must stay an array)."""
+    m = np.sum(np.ones(x.shape), axis=-1) / 4
+    if last is not None:
+        m[-1, -1] = last
+    return m
+
+
 def _same_lists(got, ref):
     assert len(got) == len(ref) == 3
     for g, r in zip(got, ref):
@@ -116,7 +125,7 @@ def _same_lists(got, ref):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("cutoff", [0.0, 0.04, 0.1, 0.5, 1.0])
-@pytest.mark.parametrize("mask", ["one", "half", "array", "bool", "row"])
+@pytest.mark.parametrize("mask", ["one", "half", "array", "bool", "row", "ones", "ones_last", "const"])
 def test_spherical_same_bits(kind, cutoff, mask):
     N, L = 6, 140
     rng = np.random.default_rng(11)
@@ -130,7 +139,8 @@ def test_spherical_same_bits(kind, cutoff, mask):
     maps.append(odd)
     x = np.zeros((N, L, 4), np.float32)
     m = {"one": 1, "half": 0.5, "array": rng.uniform(0, 2, (N, L)), "bool": rng.uniform(size=(N, L)) > 0.3,
-         "row": np.arange(L) % 3}[mask]
+         "row": np.arange(L) % 3, "ones": _notebook_mask(x), "ones_last": _notebook_mask(x, last=2.0),
+         "const": np.full((N, L), 0.5)}[mask]
     ref = ref_spherical_coordinates_process_2_trad(maps, x, m, cutoff)
     for got in _on_every_tier(lambda: C.spherical_coordinates_process_2_trad(maps, x, m, cutoff)):
         _same_lists(got, ref)
@@ -149,7 +159,7 @@ def test_spherical_axes_and_signs():
 
 @pytest.mark.parametrize("kind", ["motif", "ties", "zeros", "const"])
 @pytest.mark.parametrize("cutoff", [0.0, 0.1, 0.5, 0.999])
-@pytest.mark.parametrize("mask", ["one", "array"])
+@pytest.mark.parametrize("mask", ["one", "array", "ones", "ones_last"])
 def test_spherical_sampled_bracket(kind, cutoff, mask):
     """Maps of 2**14 points or more: the cutoff is bracketed by a sample of radii and the map read
     once. The same arrays as the numpy code, and as the two-pass path (force=1) and a bracket that
@@ -160,7 +170,8 @@ def test_spherical_sampled_bracket(kind, cutoff, mask):
     s[1, 3] = [np.nan, 1.0, 2.0]
     s[2, 4] = [1e200, -1e200, 3.0]
     x = np.zeros((N, L, 4), np.float32)
-    m = 1 if mask == "one" else rng.uniform(0, 2, (N, L))
+    m = {"one": 1, "array": rng.uniform(0, 2, (N, L)), "ones": _notebook_mask(x),
+         "ones_last": _notebook_mask(x, last=2.0)}[mask]
     ref = ref_spherical_coordinates_process_2_trad([s], x, m, cutoff)
     for got in _on_every_tier(lambda: C.spherical_coordinates_process_2_trad([s], x, m, cutoff)):
         _same_lists(got, ref)

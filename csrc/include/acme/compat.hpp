@@ -384,7 +384,39 @@ __attribute__((target("avx2"))) inline i64 spherical_seq_avx2(const double* s, i
                                                                 double hi, bool collect, SphericalThread& t) {
     return spherical_seq(s, p0, L, mask, mask_arr, unit, lo, hi, collect, t);
 }
+__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,prefer-vector-width=512"))) inline i64 spherical_seq_avx512(
+    const double* s, i64 p0, i64 L, double mask, const double* mask_arr, bool unit, double lo, double hi, bool collect,
+    SphericalThread& t) {
+    return spherical_seq(s, p0, L, mask, mask_arr, unit, lo, hi, collect, t);
+}
 #endif
+
+// Whether the n values of m all have the bit pattern of m[0] (n >= 1), read in
+// parallel rows of `row` values that stop once a difference is found. The
+// published notebooks pass the mask as an array of ones (np.sum(np.ones(X.shape),
+// axis=-1) / 4); multiplying by that array or by the scalar m[0] gives the same
+// bits at every point, so such a mask can take the scalar paths of
+// SphericalPass (the unit one for 1.0) instead of reading the array per point.
+// Bit patterns, not ==, so that -0.0 and 0.0 (which give zeros of other signs)
+// stay apart.
+inline bool constant_bits(const double* m, i64 n, i64 row, int n_threads) {
+    u64 first;
+    std::memcpy(&first, m, sizeof first);
+    std::atomic<bool> differs{false};
+    const i64 rows = (n + row - 1) / row;
+    parallel_for(resolve_threads(n_threads, rows), rows, 16, [](int) {}, [&](int, i64 i) {
+        if (differs.load(std::memory_order_relaxed)) return;
+        const i64 j1 = std::min(n, (i + 1) * row);
+        u64 any = 0;
+        for (i64 j = i * row; j < j1; ++j) {
+            u64 v;
+            std::memcpy(&v, m + j, sizeof v);
+            any |= v ^ first;
+        }
+        if (any != 0) differs.store(true, std::memory_order_relaxed);
+    });
+    return !differs.load();
+}
 
 // spherical_coordinates_process_2_trad for one map (N, L, 3) of float64 with
 // mask m (a scalar, or one value per position when mask_arr is given), in two
@@ -502,7 +534,8 @@ private:
         const i64 share = collect ? expect / nt_ + expect / (8 * nt_) + L_ : 0;
         auto seq = &spherical_seq_default;
 #if ACME_X86_SIMD
-        if (simd_tier() == kAvx2 || simd_tier() == kAvx512) seq = &spherical_seq_avx2;
+        if (simd_tier() == kAvx2) seq = &spherical_seq_avx2;
+        if (simd_tier() == kAvx512) seq = &spherical_seq_avx512;
 #endif
         const i64 L = L_;
         parallel_for(nt_, N_, 16, [&](int tid) { threads_[static_cast<size_t>(tid)].start(L, share); },
