@@ -384,9 +384,15 @@ __attribute__((target("avx2"))) inline i64 spherical_seq_avx2(const double* s, i
                                                                 double hi, bool collect, SphericalThread& t) {
     return spherical_seq(s, p0, L, mask, mask_arr, unit, lo, hi, collect, t);
 }
-__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,prefer-vector-width=512"))) inline i64 spherical_seq_avx512(
-    const double* s, i64 p0, i64 L, double mask, const double* mask_arr, bool unit, double lo, double hi, bool collect,
-    SphericalThread& t) {
+// The AVX-512 build: GCC's auto-vectoriser keeps to 256-bit vectors unless told to prefer 512
+// (Clang: min_vector_width); measured 29.7-35.6 -> 23.8-28.7 ms against the AVX2 build.
+#if defined(__clang__)
+#define ACME_COMPAT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"), min_vector_width(512)))
+#else
+#define ACME_COMPAT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,prefer-vector-width=512")))
+#endif
+ACME_COMPAT_AVX512 inline i64 spherical_seq_avx512(const double* s, i64 p0, i64 L, double mask, const double* mask_arr,
+                                                   bool unit, double lo, double hi, bool collect, SphericalThread& t) {
     return spherical_seq(s, p0, L, mask, mask_arr, unit, lo, hi, collect, t);
 }
 #endif
