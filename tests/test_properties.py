@@ -571,6 +571,32 @@ def test_groundtruth_long_and_crowded_scores(rng, dtype):
         check_groundtruth(x, a, m, 0.1, 10)
 
 
+def test_groundtruth_model_values_memo(rng):
+    """The kernel memoises m * log2(m + 1e-10) by the value's bits: rows one ulp away from the
+    background's 0.25 have an information content 2^-52 below the background's, so they, not the
+    0.25 rows, are the minimum-information positions (a memo that confused nearby values would
+    swap them); and more distinct PWM values than the memo holds (the rest computed each time)."""
+    n, L = 6, 700
+    x = onehot(rng, n, L)
+    m = np.full((n, L, 4), 0.25)
+    up, down = np.nextafter(0.25, 1.0), np.nextafter(0.25, 0.0)
+    m[:, 3::11] = [up, down, 0.25, 0.25]
+    m[:, 8::13] = [0.25, 0.25, down, up]
+    m[:, 200:650] = rng.dirichlet(np.full(4, 0.3), size=(n, 450))  # 10,800 distinct values
+    info = 2 + np.sum(m * np.log2(m + 1e-10), axis=-1)
+    assert info[0, 3] < info[0, 0] and info[0, 8] < info[0, 0]  # the case this test is about
+    a = np.abs(attribution(rng, n, L, np.float64))
+    for threshold in (0.1, 0.5):
+        check_groundtruth(x, a, m, threshold, 3)
+    # Thousands of distinct values a few ulps from 0.25 (fills the memo past its limit): the
+    # background is then the few rows of smallest information, decided in the last bits.
+    near = np.full((n, L, 4), 0.25)
+    k = rng.permutation(np.arange(1, n * L + 1)).reshape(n, L) % 700
+    near[..., 0] = 0.25 + k * 2.0**-54
+    near[..., 1] = 0.25 - k * 2.0**-54
+    check_groundtruth(x, a, near, 0.1, 3)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_groundtruth_every_position_is_signal(rng, dtype):
     """Information above the threshold everywhere: the minimum-information (background)
