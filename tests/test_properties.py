@@ -390,6 +390,17 @@ def groundtruth_case(draw):
             w = int(rng.integers(1, 7))
             b = int(rng.integers(0, max(1, L - w + 1)))
             m[i, b : b + w] = rng.dirichlet(np.full(4, 0.3), size=len(m[i, b : b + w]))
+    if draw(st.booleans()):  # background rows a few ulps off 0.25: information ties decided in the last bits
+        rows = rng.uniform(size=(n, L)) < 0.2
+        k = rng.integers(1, 4, size=(n, L)).astype(np.float64)
+        c = rng.permuted(np.tile(np.arange(4), (n, L, 1)), axis=-1)
+        plus = np.take_along_axis(m, c[..., :1], -1) + k[..., None] * 2.0**-54
+        minus = np.take_along_axis(m, c[..., 1:2], -1) - k[..., None] * 2.0**-54
+        upd = m.copy()
+        np.put_along_axis(upd, c[..., :1], plus, -1)
+        np.put_along_axis(upd, c[..., 1:2], minus, -1)
+        background = np.all(m == 0.25, axis=-1)
+        m = np.where((rows & background)[..., None], upd, m)
     m = m.astype(draw(st.sampled_from([np.float32, np.float64])))
     if kind == "normal" and draw(st.booleans()):  # mostly positive scores: noise positions exist
         a = np.abs(a)
