@@ -588,11 +588,6 @@ py::tuple compat_spherical_py(const py::array_t<double, py::array::c_style>& s, 
     Interruptible intr;
     {
         py::gil_scoped_release nogil;
-        // a mask array of one value (the notebooks' array of ones) runs as that scalar: the same bits
-        if (mp != nullptr && N * L > 0 && constant_bits(mp, N * L, std::max<i64>(L, 4096), n_threads)) {
-            mask = mp[0];
-            mp = nullptr;
-        }
         pass = std::make_unique<SphericalPass>(s.data(), N, L, mask, mp, n_threads, force);
         n = pass->select(radius_count);
     }

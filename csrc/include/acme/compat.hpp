@@ -451,7 +451,14 @@ public:
           unit_(mask_arr == nullptr && mask == 1.0), force_(force),
           pool_(SphericalPool::take(static_cast<size_t>(nt_))), seq_tid_(static_cast<size_t>(N)),
           seq_start_(static_cast<size_t>(N)), seq_count_(static_cast<size_t>(N)),
-          kept_(static_cast<size_t>(N) + 1, 0) {}
+          kept_(static_cast<size_t>(N) + 1, 0) {
+        // a mask array of one value (the notebooks' array of ones) runs as that scalar: the same bits
+        if (mask_arr_ != nullptr && N * L > 0 && constant_bits(mask_arr_, N * L, std::max<i64>(L, 4096), nt_)) {
+            mask_ = mask_arr_[0];
+            mask_arr_ = nullptr;
+            unit_ = mask_ == 1.0;
+        }
+    }
     ~SphericalPass() { SphericalPool::give(std::move(pool_)); }
     SphericalPass(const SphericalPass&) = delete;
     SphericalPass& operator=(const SphericalPass&) = delete;
