@@ -4,6 +4,9 @@ including NaN where the published code makes NaN, and the same errors."""
 
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 from _compat_numpy import (
@@ -11,6 +14,7 @@ from _compat_numpy import (
     ref_process_attribution_map,
     ref_spherical_coordinates_process_2_trad,
 )
+from conftest import run_isolated
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,6 +53,15 @@ def _maps(seed, N, L, dtype, kind):
     return a.astype(dtype)
 
 
+def _assert_same_bits(got, ref):
+    """Bit for bit, so that -0.0 differs from 0.0 (assert_array_equal takes them as equal); NaN
+    where ref has NaN, whatever its sign bit (IEEE leaves a NaN's sign unspecified)."""
+    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    nan = np.isnan(ref)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    np.testing.assert_array_equal(got[~nan].view(np.uint64), ref[~nan].view(np.uint64))
+
+
 KINDS = ["motif", "ties", "zeros", "huge", "const"]
 
 
@@ -74,6 +87,42 @@ def test_process_attribution_map_large_output(n_threads):
     np.testing.assert_array_equal(got, ref)
 
 
+def test_process_attribution_map_pooled_outputs():
+    """Outputs of 16 MB and more live on a block that is kept when its array dies and reused by the
+    next call (bindings.cpp: OutputPool). A reused block still holds the old map: the new one must
+    not show it; a live array or view must never be handed out again. In a separate process: a
+    pool that gave a block out twice would crash (a block unmapped while in use)."""
+    p = run_isolated(textwrap.dedent("""
+        import sys
+        import numpy as np
+        sys.path.insert(0, sys.argv[1])
+        from test_compat_passes import _assert_same_bits, _maps
+        from _compat_numpy import ref_process_attribution_map
+        from acme_fast import compat as C
+
+        N, L = 360, 2048  # 17.7 MB of output
+        a = _maps(1, N, L, np.float32, "motif")
+        b = _maps(2, N, L, np.float32, "zeros")  # NaN sequences (0 / 0) and zero positions
+        ref_a, ref_b = ref_process_attribution_map(a, 3), ref_process_attribution_map(b, 3)
+        first = C.process_attribution_map(a)
+        assert first.nbytes >= 16 << 20 and first.flags.writeable and first.flags.c_contiguous
+        second = C.process_attribution_map(b)  # while `first` lives: a fresh block
+        assert not np.shares_memory(first, second)
+        _assert_same_bits(first, ref_a)
+        _assert_same_bits(second, ref_b)
+        view = first[5:9]  # the block stays with the view
+        del first
+        third = C.process_attribution_map(b)  # `second`'s block is reused only once it dies: not yet
+        assert not np.shares_memory(third, view) and not np.shares_memory(third, second)
+        _assert_same_bits(view, ref_a[5:9])
+        del second, third, view
+        for m, ref in ((a, ref_a), (b, ref_b), (a[: N * 3 // 4], ref_a[: N * 3 // 4]), (a, ref_a)):
+            _assert_same_bits(C.process_attribution_map(m), ref)  # on kept blocks
+        print("ok")
+        """), timeout=120, args=(str(Path(__file__).parent),))
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-3000:]
+
+
 def test_process_attribution_map_errors():
     a = np.ones((2, 5, 4), np.float32)
     a[1, 3, 2] = np.inf
@@ -85,6 +134,88 @@ def test_process_attribution_map_errors():
         C.process_attribution_map(a)
     with pytest.raises(ValueError, match=r"k: expected an integer in 1..L = 1..5"):
         C.process_attribution_map(np.ones((2, 5, 4)), k=6)
+
+
+def test_process_attribution_map_signed_zeros_same_bits():
+    """A -0.0 input among zeros centres to -0.0 and divides to -0.0 (the exact division's FMA
+    steps would give +0.0; its sign is copied back). With k = 1 the sign reaches the output
+    (c1 * (-w0 + w1) with w1 = -0.0), and with k = 3 from windows of three such positions;
+    compared bit for bit, as assert_array_equal takes -0.0 for 0.0."""
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((3, 40, 4)).astype(np.float32)
+    z = np.arange(40) % 5 < 3  # windows of 3 zero positions
+    a[:, z] = 0.0
+    a[:, z, 1] = -0.0
+    for k in (1, 3):
+        ref = ref_process_attribution_map(a, k)
+        assert (np.signbit(ref) & (ref == 0)).any()  # the case is there
+        for got in _on_every_tier(lambda k=k: C.process_attribution_map(a, k)):
+            _assert_same_bits(got, ref)
+
+
+def _hard_divisions(rng, n):
+    """(v, d) pairs where dividing by multiplying goes wrong: divisors with significands near 2
+    (1/d rounds far from 1/d), short significands (3, 5, 7 ...) and random ones; numerators whose
+    quotients lie within a few ulps of a rounding midpoint, exact multiples, zeros of both signs."""
+    kind = rng.integers(0, 3)
+    if kind == 0:
+        d = np.nextafter(2.0, 0.0) - float(rng.integers(0, 64)) * 2.0**-52
+    elif kind == 1:
+        d = 1.0 + float(rng.integers(1, 1024)) * 2.0**-10
+    else:
+        d = 1.0 + rng.random()
+    d = float(np.ldexp(d, int(rng.integers(-390, 390))))
+    m, e = 1.0 + rng.random(n), rng.integers(-380, 0, n)
+    q = np.ldexp(m, e)
+    near_tie = ((q + np.spacing(q) / 2) * d).view(np.int64) + rng.integers(-3, 4, n)  # a few ulps either side
+    exact = np.ldexp(np.round(m * 2.0**20) * 2.0**-20, e) * d  # short quotients: often exact
+    v = np.where(rng.random(n) < 0.5, near_tie.view(np.float64), exact)
+    v[rng.random(n) < 0.5] *= -1.0
+    v[rng.random(n) < 0.02] = 0.0
+    v[rng.random(n) < 0.02] = -0.0
+    lo, hi = d * 2.0**-400, d * 2.0**400
+    bad = (v != 0) & ((np.abs(v) < lo) | (np.abs(v) > hi))
+    v[bad] = d / 3
+    return v, d
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_divide_exact_same_bits_as_division(seed):
+    """compat's division of a sequence by its total without the divider (reciprocal, one Newton step,
+    one Markstein step, with FMA) gives the correctly rounded quotient, so the bits of numpy's
+    v / d, on every tier. Near-ties are where a missing correction shows: the product v * RN(1/d)
+    alone differs in most of these cases."""
+    rng = np.random.default_rng(seed)
+    v, d = _hard_divisions(rng, 4099)  # 4096 + 3: the vector loop and its tail
+    ref = v / d
+    for got in _on_every_tier(lambda: _core.divide_exact(v, d)):
+        _assert_same_bits(got, ref)
+
+
+def test_divide_exact_cases_are_hard():
+    """The cases above are hard: the product v * RN(1/d), without the correction steps, differs
+    from the quotient in a fifth of them (none for some divisors, most for others)."""
+    wrong = [np.mean(v * (1.0 / d) != v / d) for v, d in (_hard_divisions(np.random.default_rng(s), 4099)
+                                                          for s in range(40))]
+    assert np.mean(wrong) > 0.1 and max(wrong) > 0.5
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(2.0**-400, 2.0**400), st.lists(st.floats(-1.0, 1.0), min_size=1, max_size=40),
+       st.integers(-399, 0))
+def test_divide_exact_same_bits_property(d, frac, e):
+    v = np.ldexp(np.array(frac), e) * d
+    v[(v != 0) & (np.abs(v) < d * 2.0**-400)] = 0.0
+    ref = v / d
+    for got in _on_every_tier(lambda: _core.divide_exact(v, d)):
+        _assert_same_bits(got, ref)
+
+
+def test_divide_exact_range_is_checked():
+    with pytest.raises(ValueError, match=r"d: expected a divisor in \[2\^-400, 2\^400\]"):
+        _core.divide_exact(np.ones(3), 2.0**401)
+    with pytest.raises(ValueError, match=r"v: expected 0 or \|v\| in"):
+        _core.divide_exact(np.array([1.0, 2.0**-500]), 1.0)
 
 
 @pytest.mark.parametrize("top", [2.0**400, np.nextafter(2.0**400, np.inf), 2.0**-400, np.nextafter(2.0**-400, 0),

@@ -5,7 +5,8 @@
 # and for arm64 (aarch64-linux-gnu-g++), runs the arm64 build under qemu-user,
 # and checks that every tier of each run prints the same digest for every
 # result (the program itself fails when a tier differs from scalar) and that
-# the x86-64 and arm64 digests are the same.
+# the x86-64 and arm64 digests are the same. Natively it also runs
+# divide_exact_check.cpp (compat's FMA division against the divider).
 #
 # Needs: g++ (native), and for the arm64 half g++-aarch64-linux-gnu and
 # qemu-user (Debian: apt-get install g++-aarch64-linux-gnu qemu-user). Without
@@ -22,6 +23,10 @@ flags=(-std=c++17 -O3 -ffp-contract=off -fno-math-errno -fopenmp -I"$root/csrc/i
 g++ "${flags[@]}" "$here/simd_digest.cpp" -o "$out/digest-native"
 "$out/digest-native" > "$out/native.txt"
 echo "native ($(uname -m)): $(cut -d' ' -f1 "$out/native.txt" | sort -u | tr '\n' ' ')- $(wc -l < "$out/native.txt") digests"
+
+# compat's FMA division against the divider on tens of millions of hard and random cases
+g++ "${flags[@]}" "$here/divide_exact_check.cpp" -o "$out/divide-check-native"
+"$out/divide-check-native" 20000
 
 if ! command -v aarch64-linux-gnu-g++ > /dev/null || ! command -v qemu-aarch64 > /dev/null; then
     if [ "${REQUIRE_ARM64:-0}" = 1 ]; then

@@ -12,8 +12,8 @@
 // with N rows; sequence models. For each tier the program computes the k-mer
 // counts and KLD, the k-attr histograms and KLDs (both presets, sequence and
 // global scope, windows 3 and 5), the per-point radii and bins, the fast bins
-// of unit directions (edges included) and the ground-truth rows, and prints
-// one FNV-1a digest per result. Exit status 1 when a tier differs from scalar,
+// of unit directions (edges included), the ground-truth rows and compat's
+// process_attribution_map pass, and prints one FNV-1a digest per result. Exit status 1 when a tier differs from scalar,
 // or when the sample selection of order_pair_ranks (Sample64) differs from
 // std::nth_element.
 //
@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "acme/compat.hpp"
 #include "acme/groundtruth.hpp"
 #include "acme/kattr.hpp"
 #include "acme/kmer.hpp"
@@ -243,6 +244,20 @@ void run_groundtruth(Results& out, const std::string& tag, const float* x, const
     put(out, "groundtruth" + tag, d);
 }
 
+// compat's process_attribution_map pass (x86-64 vector tiers: the AVX2 build
+// with the FMA division of compat.hpp's divide_exact; arm64: the divider).
+template <class TA>
+void run_compat_process(Results& out, const std::string& tag, const TA* a, std::int64_t N, std::int64_t L) {
+    for (int k : {1, 3, 5}) {
+        if (k > L) continue;
+        std::vector<double> o(static_cast<size_t>(N * L * 3));
+        Digest d;
+        d.val(compat_process_map(a, N, L, k, 2, o.data()));
+        d.vec(o);
+        put(out, "compat_process" + tag + "/k" + std::to_string(k), d);
+    }
+}
+
 // Fast bins of unit directions: a grid that puts points on and near every bin
 // edge of both angles, the poles, the x' = 0 and y' = 0 half-planes.
 void run_bins(Results& out) {
@@ -309,6 +324,8 @@ Results run_all() {
         run_groundtruth<float, false>(out, t + "/f32/nlc", k.x.data(), k.a32.data(), k.model.data(), N, L);
         run_groundtruth<float, true>(out, t + "/f32/ncl", xn.data(), a32n.data(), mn.data(), N, L);
         run_groundtruth<double, false>(out, t + "/f64/nlc", k.x.data(), k.a64.data(), k.model.data(), N, L);
+        run_compat_process<float>(out, t + "/f32", k.a32.data(), N, L);
+        run_compat_process<double>(out, t + "/f64", k.a64.data(), N, L);
     }
     return out;
 }

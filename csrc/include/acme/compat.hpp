@@ -13,6 +13,19 @@
 #include "common.hpp"
 #include "kattr.hpp"
 
+#if ACME_X86_SIMD
+#include <immintrin.h>
+// The AVX-512 builds of the compat passes: GCC's auto-vectoriser keeps to 256-bit vectors unless
+// told to prefer 512 (Clang: min_vector_width). Measured against the AVX2 builds at N = 4000,
+// L = 2048, 2 threads: spherical pass 29.7-35.6 -> 23.8-28.7 ms, process_attribution_map (with
+// divide_exact) 30.1-30.6 -> 27.8-28.9 ms.
+#if defined(__clang__)
+#define ACME_COMPAT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"), min_vector_width(512)))
+#else
+#define ACME_COMPAT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,prefer-vector-width=512")))
+#endif
+#endif
+
 namespace acme::core {
 
 // process_attribution_map: gauge correction, division by the sequence's total
@@ -25,22 +38,120 @@ namespace acme::core {
 // loop the compiler vectorises, with the numpy code's operations per value).
 struct ProcessScratch {
     std::vector<double> buf;
-    double *ch[4], *w[4], *nrm;
+    double *ch[4], *w[4], *nrm, *stage;
     void resize(i64 L, int k) {
         const i64 Lk = L + k;  // room for the wrapped values
-        buf.resize(static_cast<size_t>(8 * Lk + L));
+        buf.resize(static_cast<size_t>(8 * Lk + 4 * L));
         double* b = buf.data();
         for (int c = 0; c < 4; ++c) ch[c] = b + c * Lk;
         for (int c = 0; c < 4; ++c) w[c] = b + (4 + c) * Lk;
         nrm = b + 8 * Lk;
+        stage = nrm + L;  // 3 L: one sequence's output before it is streamed out
     }
 };
 
+// How compat_process_seq writes its output: straight into it (DirectOut), or
+// into the scratch's stage (in cache) and from there to the output with
+// streaming stores (StreamOut, the x86-64 vector tiers). Streaming stores write
+// whole cache lines without reading them first: the output is 196 MB at N = 4000,
+// L = 2048, more than the caches, and a block kept from an earlier call
+// (bindings.cpp: OutputPool) would otherwise be read from memory only to be
+// overwritten. Measured (2 threads, builds taking turns, 8 rounds; means of the
+// best times): AVX-512 process_attribution_map 27.5 -> 26.0 ms, the method-2
+// pipeline 55.4 -> 53.5 ms; AVX2 build 29.9 -> 29.5 and 63.9 -> 62.9 ms.
+struct DirectOut {
+    static constexpr bool kStaged = false;
+    static void copy(double*, const double*, i64) {}
+};
+
+// v[0 .. n) /= d, correctly rounded (the bits of the division), without the
+// divider: process_attribution_map divides every value of a sequence by the
+// same total, and the divider (about 8 cycles per 4 doubles) was its bottleneck.
+// With z = RN(1 / d) (one true division) and fused multiply-adds (one rounding
+// each), per value:
+//   q0 = RN(v z);  r0 = RN(v - q0 d);  q1 = RN(q0 + r0 z)   -- a Newton step:
+//     q0 is within 2 ulps of v / d (not always faithful), and q0 + r0 z within
+//     about 2^-50 ulp of it, so q1 is within (1/2 + 2^-50) ulp: faithful;
+//   r1 = v - q1 d (exact: q1 is faithful);  q2 = RN(q1 + r1 z) = RN(v / d)
+// by Markstein's theorem (z within half an ulp of 1 / d and q1 faithful give
+// the correctly rounded quotient; Markstein 1990, IBM J. Res. Dev. 34(1);
+// machine-checked by Russinoff for AMD's divider). The theorem needs no
+// underflow: the caller guarantees d in [2^-400, 2^400] and every nonzero |v|
+// in [d 2^-400, d 2^400], so that every quotient, remainder and product above
+// is a normal number. A zero v gives +0 in the FMA steps; its sign is copied
+// back (v / d with d > 0 has v's sign). The same bits as the scalar tier's
+// division: tests/test_compat_passes.py (divide_exact on near-ties, divisors
+// with all-ones significands and random values, every tier).
+inline bool divide_exact_in_range(double d) { return d >= 0x1p-400 && d <= 0x1p+400; }
+
+#if ACME_X86_SIMD
+using DivideFn = void (*)(double*, i64, double);
+
+__attribute__((target("avx2,fma"))) inline void divide_exact_avx2(double* v, i64 n, double d) {
+    const __m256d vd = _mm256_set1_pd(d), vz = _mm256_set1_pd(1.0 / d), sign = _mm256_set1_pd(-0.0);
+    i64 l = 0;
+    for (; l + 4 <= n; l += 4) {
+        const __m256d x = _mm256_loadu_pd(v + l);
+        __m256d q = _mm256_mul_pd(x, vz);
+        __m256d r = _mm256_fnmadd_pd(q, vd, x);  // x - q d, one rounding
+        q = _mm256_fmadd_pd(r, vz, q);
+        r = _mm256_fnmadd_pd(q, vd, x);  // exact
+        q = _mm256_fmadd_pd(r, vz, q);
+        _mm256_storeu_pd(v + l, _mm256_or_pd(q, _mm256_and_pd(x, sign)));
+    }
+    for (; l < n; ++l) v[l] /= d;
+}
+
+__attribute__((target("avx512f"))) inline void divide_exact_avx512(double* v, i64 n, double d) {
+    const __m512d vd = _mm512_set1_pd(d), vz = _mm512_set1_pd(1.0 / d);
+    const __m512i sign = _mm512_set1_epi64(std::numeric_limits<std::int64_t>::min());
+    i64 l = 0;
+    for (; l + 8 <= n; l += 8) {
+        const __m512d x = _mm512_loadu_pd(v + l);
+        __m512d q = _mm512_mul_pd(x, vz);
+        __m512d r = _mm512_fnmadd_pd(q, vd, x);
+        q = _mm512_fmadd_pd(r, vz, q);
+        r = _mm512_fnmadd_pd(q, vd, x);
+        q = _mm512_fmadd_pd(r, vz, q);
+        const __m512i bits = _mm512_or_si512(_mm512_castpd_si512(q),
+                                             _mm512_and_si512(_mm512_castpd_si512(x), sign));
+        _mm512_storeu_pd(v + l, _mm512_castsi512_pd(bits));
+    }
+    for (; l < n; ++l) v[l] /= d;
+}
+
+inline bool cpu_has_fma() {
+    static const bool has = __builtin_cpu_supports("fma");
+    return has;
+}
+
+// The tier's exact division, or nullptr (the scalar tier divides).
+inline DivideFn divide_exact_fn() {
+    if (simd_tier() == kAvx512) return &divide_exact_avx512;
+    if (simd_tier() == kAvx2 && cpu_has_fma()) return &divide_exact_avx2;
+    return nullptr;
+}
+#endif
+
+// v[0 .. n) /= d on this tier (the test hook of divide_exact; the same bits as
+// dividing on every tier). d and v must be in divide_exact's range.
+inline void divide_exact(double* v, i64 n, double d) {
+#if ACME_X86_SIMD
+    if (const DivideFn f = divide_exact_fn()) {
+        f(v, n, d);
+        return;
+    }
+#endif
+    for (i64 l = 0; l < n; ++l) v[l] /= d;
+}
+
 // One sequence ai (L, 4) of process_attribution_map into o (L, 3). Returns the
 // index in ai of its first non-finite value, or -1 (o is then not written).
-// Always inlined into its callers, so that the AVX2 caller below compiles the
-// same operations with 4-lane vectors (no FMA: the same bits).
-template <class TA>
+// Always inlined into its callers, so that the AVX2 and AVX-512 callers below
+// compile the same operations with 4- and 8-lane vectors (no FMA contraction:
+// the same bits). kExactDivide: float32 maps divide by the total with
+// divide_exact (the same bits as the division); Out: how the output is written.
+template <class TA, bool kExactDivide = false, class Out = DirectOut>
 __attribute__((always_inline)) inline i64 compat_process_seq(const TA* __restrict__ ai, i64 L, int k,
                                                              ProcessScratch& sc, double* __restrict__ o) {
     // the published constants, as numpy evaluates them (Python floats)
@@ -108,11 +219,26 @@ __attribute__((always_inline)) inline i64 compat_process_seq(const TA* __restric
         }
     }
     const double total = pairwise_sum(nrm, L);  // np.sum(norm, axis=-1)
-    for (i64 l = 0; l < L; ++l) {  // 0 / 0 = nan, as published
-        x[l] /= total;
-        y[l] /= total;
-        z[l] /= total;
-        t[l] /= total;
+    bool divided = false;
+#if ACME_X86_SIMD
+    // float32 maps: every nonzero centred value is a multiple of 2^-151 (a float minus a
+    // quarter of a sum of floats) and at most the total (|v| <= its norm <= the total), so
+    // with the total in range every value is in divide_exact's range
+    if constexpr (kExactDivide && std::is_same_v<TA, float>) {
+        if (divide_exact_in_range(total)) {
+            const DivideFn div = divide_exact_fn();
+            for (int c = 0; c < 4; ++c) div(sc.ch[c], L, total);
+            divided = true;
+        }
+    }
+#endif
+    if (!divided) {
+        for (i64 l = 0; l < L; ++l) {  // 0 / 0 = nan, as published
+            x[l] /= total;
+            y[l] /= total;
+            z[l] /= total;
+            t[l] /= total;
+        }
     }
     // forward wrap-around window sum, left to right: w[l] = g[l] + g[l+1] + ...
     // (the channels continued by their first k - 1 values, so no index wraps)
@@ -123,10 +249,12 @@ __attribute__((always_inline)) inline i64 compat_process_seq(const TA* __restric
         ol[1] = c2 * (-half * w0 - half * w1);
         ol[2] = c3 * (((-third * w0 - third * w1) - third * w2) + w3);
     };
+    double* __restrict__ dst = Out::kStaged ? sc.stage : o;
     if (k == 3) {  // the published window: sums and projection in one loop
         for (i64 l = 0; l < L; ++l)
-            project(o + 3 * l, (x[l] + x[l + 1]) + x[l + 2], (y[l] + y[l + 1]) + y[l + 2], (z[l] + z[l + 1]) + z[l + 2],
-                    (t[l] + t[l + 1]) + t[l + 2]);
+            project(dst + 3 * l, (x[l] + x[l + 1]) + x[l + 2], (y[l] + y[l + 1]) + y[l + 2],
+                    (z[l] + z[l + 1]) + z[l + 2], (t[l] + t[l + 1]) + t[l + 2]);
+        Out::copy(o, dst, 3 * L);
         return -1;
     }
     for (int c = 0; c < 4; ++c) {
@@ -140,7 +268,8 @@ __attribute__((always_inline)) inline i64 compat_process_seq(const TA* __restric
     const double* __restrict__ w1 = sc.w[1];
     const double* __restrict__ w2 = sc.w[2];
     const double* __restrict__ w3 = sc.w[3];
-    for (i64 l = 0; l < L; ++l) project(o + 3 * l, w0[l], w1[l], w2[l], w3[l]);
+    for (i64 l = 0; l < L; ++l) project(dst + 3 * l, w0[l], w1[l], w2[l], w3[l]);
+    Out::copy(o, dst, 3 * L);
     return -1;
 }
 
@@ -150,18 +279,53 @@ i64 compat_process_seq_default(const TA* ai, i64 L, int k, ProcessScratch& sc, d
 }
 
 #if ACME_X86_SIMD
+// StreamOut of the AVX2 and AVX-512 builds: n values from the stage to the
+// output, 32-byte (64-byte) streaming stores from the first aligned value on
+struct StreamOut256 {
+    static constexpr bool kStaged = true;
+    __attribute__((target("avx2"))) static void copy(double* o, const double* src, i64 n) {
+        i64 j = 0;
+        for (; j < n && (reinterpret_cast<std::uintptr_t>(o + j) & 31) != 0; ++j) o[j] = src[j];
+        for (; j + 4 <= n; j += 4) _mm256_stream_pd(o + j, _mm256_loadu_pd(src + j));
+        for (; j < n; ++j) o[j] = src[j];
+        _mm_sfence();  // streaming stores are weakly ordered: visible before the loop's join
+    }
+};
+struct StreamOut512 {
+    static constexpr bool kStaged = true;
+    __attribute__((target("avx512f"))) static void copy(double* o, const double* src, i64 n) {
+        i64 j = 0;
+        for (; j < n && (reinterpret_cast<std::uintptr_t>(o + j) & 63) != 0; ++j) o[j] = src[j];
+        for (; j + 8 <= n; j += 8) _mm512_stream_pd(o + j, _mm512_loadu_pd(src + j));
+        for (; j < n; ++j) o[j] = src[j];
+        _mm_sfence();
+    }
+};
+
 template <class TA>
 __attribute__((target("avx2"))) i64 compat_process_seq_avx2(const TA* ai, i64 L, int k, ProcessScratch& sc,
                                                               double* o) {
-    return compat_process_seq(ai, L, k, sc, o);
+    return compat_process_seq<TA, false, StreamOut256>(ai, L, k, sc, o);
+}
+// The same with divide_exact's division (the CPU has FMA: every AVX2 CPU made, and AVX-512),
+// and the AVX-512 build of that
+template <class TA>
+__attribute__((target("avx2"))) i64 compat_process_seq_avx2_div(const TA* ai, i64 L, int k, ProcessScratch& sc,
+                                                                  double* o) {
+    return compat_process_seq<TA, true, StreamOut256>(ai, L, k, sc, o);
+}
+template <class TA>
+ACME_COMPAT_AVX512 i64 compat_process_seq_avx512(const TA* ai, i64 L, int k, ProcessScratch& sc, double* o) {
+    return compat_process_seq<TA, true, StreamOut512>(ai, L, k, sc, o);
 }
 #endif
 
 // process_attribution_map: gauge correction, division by the sequence's total
 // norm, forward wrap-around window sum of k terms, published projection.
 // a: (N, L, 4) NLC; out: (N, L, 3) float64. Returns the flat index of the first
-// non-finite input value, or -1. The x86-64 vector tiers run the AVX2 build of
-// the same code (the same bits: tests/test_compat_passes.py).
+// non-finite input value, or -1. The x86-64 vector tiers run the AVX2 and
+// AVX-512 builds of the same code, with divide_exact's division for float32
+// maps (the same bits: tests/test_compat_passes.py, tests/native).
 template <class TA>
 i64 compat_process_map(const TA* a, i64 N, i64 L, int k, int n_threads, double* out) {
     std::atomic<i64> first_bad{std::numeric_limits<i64>::max()};
@@ -169,9 +333,14 @@ i64 compat_process_map(const TA* a, i64 N, i64 L, int k, int n_threads, double* 
     std::vector<ProcessScratch> scratch(static_cast<size_t>(nt));
     auto seq = &compat_process_seq_default<TA>;
 #if ACME_X86_SIMD
-    if (simd_tier() == kAvx2 || simd_tier() == kAvx512) seq = &compat_process_seq_avx2<TA>;
+    if (simd_tier() == kAvx512)
+        seq = &compat_process_seq_avx512<TA>;
+    else if (simd_tier() == kAvx2)
+        seq = divide_exact_fn() != nullptr ? &compat_process_seq_avx2_div<TA> : &compat_process_seq_avx2<TA>;
 #endif
-    prefault(out, N * L * 3 * static_cast<i64>(sizeof(double)), nt);  // the output is fresh (numpy's)
+    // the output may be fresh (its pages not yet mapped: fault them in from every thread)
+    // or a block kept from an earlier call (then this only touches mapped pages)
+    prefault(out, N * L * 3 * static_cast<i64>(sizeof(double)), nt);
     parallel_for(
         nt, N, 4, [&](int tid) { scratch[tid].resize(L, k); },
         [&](int tid, i64 i) {
@@ -384,13 +553,6 @@ __attribute__((target("avx2"))) inline i64 spherical_seq_avx2(const double* s, i
                                                                 double hi, bool collect, SphericalThread& t) {
     return spherical_seq(s, p0, L, mask, mask_arr, unit, lo, hi, collect, t);
 }
-// The AVX-512 build: GCC's auto-vectoriser keeps to 256-bit vectors unless told to prefer 512
-// (Clang: min_vector_width); measured 29.7-35.6 -> 23.8-28.7 ms against the AVX2 build.
-#if defined(__clang__)
-#define ACME_COMPAT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"), min_vector_width(512)))
-#else
-#define ACME_COMPAT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,prefer-vector-width=512")))
-#endif
 ACME_COMPAT_AVX512 inline i64 spherical_seq_avx512(const double* s, i64 p0, i64 L, double mask, const double* mask_arr,
                                                    bool unit, double lo, double hi, bool collect, SphericalThread& t) {
     return spherical_seq(s, p0, L, mask, mask_arr, unit, lo, hi, collect, t);
