@@ -685,18 +685,34 @@ public:
     }
 
     void write(double* ratio, std::int8_t* branch, double* cosine, double* rad) const {
-        parallel_for(nt_, N_, 16, [](int) {}, [&](int, i64 i) {
+        const double cut = cutoff_;
+        parallel_for(nt_, N_, 16, [](int) {}, [&, cut](int, i64 i) {
             const SphericalThread& t = threads_[static_cast<size_t>(seq_tid_[static_cast<size_t>(i)])];
             const i64 a = seq_start_[static_cast<size_t>(i)], b = a + seq_count_[static_cast<size_t>(i)];
+            // local restrict pointers (and the cutoff by value): otherwise every store may
+            // alias the buffers' and the closure's pointers, and the loop reloads them all
+            // per candidate
+            const double* __restrict__ keep = t.keep.data();
+            const double* __restrict__ ratio_in = t.ratio.data();
+            const std::int8_t* __restrict__ branch_in = t.branch.data();
+            const double* __restrict__ cosine_in = t.cosine.data();
+            const double* __restrict__ rad_in = t.rad.data();
+            double* __restrict__ ratio_out = ratio;
+            std::int8_t* __restrict__ branch_out = branch;
+            double* __restrict__ cosine_out = cosine;
+            double* __restrict__ rad_out = rad;
+            // Without a branch per candidate (kept or not is a coin toss near the cutoff):
+            // every candidate is written at the next free slot, which only a kept one
+            // takes. The loop ends when the sequence's slots are full, so that no write
+            // reaches the next sequence's slots (another thread's).
             i64 j = kept_[static_cast<size_t>(i)];
-            for (i64 q = a; q < b; ++q) {
-                const size_t u = static_cast<size_t>(q);
-                if (!(t.keep[u] > cutoff_)) continue;
-                ratio[j] = t.ratio[u];
-                branch[j] = t.branch[u];
-                cosine[j] = t.cosine[u];
-                rad[j] = t.rad[u];
-                ++j;
+            const i64 j_end = kept_[static_cast<size_t>(i) + 1];
+            for (i64 q = a; q < b && j < j_end; ++q) {
+                ratio_out[j] = ratio_in[q];
+                branch_out[j] = branch_in[q];
+                cosine_out[j] = cosine_in[q];
+                rad_out[j] = rad_in[q];
+                j += keep[q] > cut;
             }
         });
     }
