@@ -17,6 +17,15 @@ an editable install of the package in the same environment takes precedence over
 use an environment without one.) ``time`` prints one JSON line: the one-pass floors, each metric's
 min over rounds with 1 and 2 threads, and its value (``repr``), so that the summary can say
 whether the builds agree. ``ACME_FAST_SIMD`` forces a lower tier as usual.
+
+``compat`` times the drop-in method-2 pipeline the same way (``process_attribution_map`` ->
+``spherical_coordinates_process_2_trad`` with the scalar 1 and with the published notebooks' mask
+-> ``calculate_entropy_2``) beside ``kattr_kld(preset="acme")``, 2 threads::
+
+    for rep in 1 2 3 4; do for v in old new; do
+        PYTHONPATH=/tmp/$v python -P benchmarks/build_ab.py compat /tmp/ab.npz $v --rounds 7
+    done; done > /tmp/ab_compat.jsonl
+    python benchmarks/build_ab.py summary /tmp/ab_compat.jsonl
 """
 
 from __future__ import annotations
@@ -79,8 +88,57 @@ def _time(path: str, label: str, rounds: int) -> None:
     print(json.dumps(out), flush=True)
 
 
+def _compat(path: str, label: str, rounds: int) -> None:
+    import acme_fast as af
+    from acme_fast import compat as C
+
+    d = dict(np.load(path))
+    x, a = d["x_f32"], d["attr"]
+    notebook_mask = np.sum(np.ones(x.shape), axis=-1) / 4  # as the published notebooks build it
+
+    def tmin(f) -> float:
+        f()
+        best = float("inf")
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            f()
+            best = min(best, time.perf_counter() - t0)
+        return 1e3 * best
+
+    def pipeline(mask):
+        maps = C.process_attribution_map(a, k=3)
+        p1, p2, r = C.spherical_coordinates_process_2_trad([maps], x, mask, radius_count_cutoff=0.1)
+        _, bl, bv, nb, _ = C.initialize_integration_2(0.1)
+        return C.calculate_entropy_2(p1, p2, r, nb, bl, bv, 3)[0]
+
+    out = {"label": label, "simd": af.simd_level(), "compat": {
+        "kernel": tmin(lambda: af.kattr_kld(a, window=3, quantile=0.9, preset="acme", n_threads=2)),
+        "process_attribution_map": tmin(lambda: C.process_attribution_map(a, k=3)),
+        "pipeline_mask_1": tmin(lambda: pipeline(1)),
+        "pipeline_notebook_mask": tmin(lambda: pipeline(notebook_mask))},
+        "value": repr(float(pipeline(1)))}
+    print(json.dumps(out), flush=True)
+
+
+def _compat_summary(rows: list[dict]) -> None:
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    print("same values in every build:", len({r["value"] for r in rows}) == 1)
+    print("range over processes, ms (2 threads)\n")
+    keys = list(rows[0]["compat"])
+    print("| build | tier | " + " | ".join(keys) + " | pipeline / kernel |")
+    print("|---|---|" + "--:|" * (len(keys) + 1))
+    for lab in labels:
+        rr = [r for r in rows if r["label"] == lab]
+        cells = [f"{min(r['compat'][k] for r in rr):.1f}-{max(r['compat'][k] for r in rr):.1f}" for k in keys]
+        ratio = [r["compat"][k] / r["compat"]["kernel"] for r in rr for k in keys if k.startswith("pipeline")]
+        print(f"| {lab} | {rr[0]['simd']} | " + " | ".join(cells) + f" | {min(ratio):.2f}-{max(ratio):.2f} |")
+
+
 def _summary(path: str) -> None:
     rows = [json.loads(line) for line in open(path) if line.startswith("{")]
+    if rows and "compat" in rows[0]:
+        _compat_summary(rows)
+        return
     labels = list(dict.fromkeys(r["label"] for r in rows))
     values = {lab: next(r["value"] for r in rows if r["label"] == lab) for lab in labels}
     print("tiers:", {lab: next(r["simd"] for r in rows if r["label"] == lab) for lab in labels})
@@ -106,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("path")
     p.add_argument("label")
     p.add_argument("--rounds", type=int, default=15)
+    p = sub.add_parser("compat", help="time compat's method-2 pipeline and its kernel; one JSON line")
+    p.add_argument("path")
+    p.add_argument("label")
+    p.add_argument("--rounds", type=int, default=7)
     p = sub.add_parser("summary", help="table of the JSON lines of several processes")
     p.add_argument("path")
     a = ap.parse_args(argv)
@@ -113,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         _data(a.path)
     elif a.cmd == "time":
         _time(a.path, a.label, a.rounds)
+    elif a.cmd == "compat":
+        _compat(a.path, a.label, a.rounds)
     else:
         _summary(a.path)
     return 0
