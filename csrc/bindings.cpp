@@ -567,7 +567,10 @@ public:
     static void give(void* p, size_t size) {
 #if ACME_OUTPUT_POOL
 #ifdef MADV_FREE
-        madvise(p, size, MADV_FREE);
+        if (madvise(p, size, MADV_FREE) != 0) {  // a kernel without it (Linux < 4.5): keep nothing
+            munmap(p, size);
+            return;
+        }
         Block old{};
         {
             std::lock_guard<std::mutex> lock(mu());
