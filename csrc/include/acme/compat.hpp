@@ -149,23 +149,6 @@ inline void divide_exact(double* v, i64 n, double d) {
 }
 
 #if ACME_X86_SIMD
-// The published window (k = 3) of the AVX-512 build in one pass over the four
-// centred channels ch[c][0 .. L + 2) (continued by their first two values):
-// each value divided by the total (divide_exact's steps, in registers), the
-// window sums (v[l] + v[l+1]) + v[l+2] from a block and the next one (valignq),
-// the projection, and the three coordinates interleaved and written with
-// streaming stores where the output is aligned. The same operations in the same
-// order per value as compat_process_seq's loops; the tail (L mod 8 positions)
-// runs those loops' scalar code with the divider (the same bits).
-// Needs ch[c] readable up to L + 16 and total in divide_exact's range. The
-// next_bytes bytes at `next` (the next sequence's input) are prefetched
-// towards L2 along the way: 19.1-19.7 against 20.1-24.8 ms without (AVX-512,
-// six processes each, taking turns).
-// Measured against the separate loops (divide_exact, then the compiler's
-// window-and-projection loop, then StreamOut), float32 maps, N = 4000, L = 2048,
-// 2 threads, 8 rounds taking turns, means of the best times: AVX-512
-// process_attribution_map 27.4 -> 20.7 ms (pipeline 56.9 -> 49.9); the AVX2
-// version (window3_avx2) 32.4 -> 28.3 ms (pipeline 69.3 -> 65.8).
 struct ProjectConsts {
     double c1, c2, c3, half, third;
 };
@@ -186,6 +169,24 @@ inline void window3_tail(double* const ch[4], i64 l0, i64 L, double total, const
         oq[2] = k.c3 * (((-k.third * w[0] - k.third * w[1]) - k.third * w[2]) + w[3]);
     }
 }
+
+// The published window (k = 3) of the AVX-512 build in one pass over the four
+// centred channels ch[c][0 .. L + 2) (continued by their first two values):
+// each value divided by the total (divide_exact's steps, in registers), the
+// window sums (v[l] + v[l+1]) + v[l+2] from a block and the next one (valignq),
+// the projection, and the three coordinates interleaved and written with
+// streaming stores where the output is aligned. The same operations in the same
+// order per value as compat_process_seq's loops; the tail (L mod 8 positions)
+// runs those loops' scalar code with the divider (the same bits).
+// Needs ch[c] readable below L + 8 and total in divide_exact's range. The
+// next_bytes bytes at `next` (the next sequence's input) are prefetched
+// towards L2 along the way: 19.1-19.7 against 20.1-24.8 ms without (AVX-512,
+// six processes each, taking turns).
+// Measured against the separate loops (divide_exact, then the compiler's
+// window-and-projection loop, then StreamOut), float32 maps, N = 4000, L = 2048,
+// 2 threads, 8 rounds taking turns, means of the best times: AVX-512
+// process_attribution_map 27.4 -> 20.7 ms (pipeline 56.9 -> 49.9); the AVX2
+// version (window3_avx2) 32.4 -> 28.3 ms (pipeline 69.3 -> 65.8).
 ACME_COMPAT_AVX512 inline void window3_avx512(double* const ch[4], i64 L, double total, const ProjectConsts& k,
                                               double* o, const char* next, i64 next_bytes) {
     const __m512d vd = _mm512_set1_pd(total), vz = _mm512_set1_pd(1.0 / total);
@@ -194,9 +195,13 @@ ACME_COMPAT_AVX512 inline void window3_avx512(double* const ch[4], i64 L, double
     const __m512d mhalf = _mm512_set1_pd(-k.half), half = _mm512_set1_pd(k.half);
     const __m512d mthird = _mm512_set1_pd(-k.third), third = _mm512_set1_pd(k.third);
     // output interleave: o0 = e0[0] e1[0] e2[0] e0[1] e1[1] e2[1] e0[2] e1[2], ...
-    const __m512i i01a = _mm512_setr_epi64(0, 8, 0, 1, 9, 0, 2, 10), i01b = _mm512_setr_epi64(0, 1, 8, 3, 4, 9, 6, 7);
-    const __m512i i11a = _mm512_setr_epi64(0, 3, 11, 0, 4, 12, 0, 5), i11b = _mm512_setr_epi64(10, 1, 2, 11, 4, 5, 12, 7);
-    const __m512i i21a = _mm512_setr_epi64(13, 0, 6, 14, 0, 7, 15, 0), i21b = _mm512_setr_epi64(0, 13, 2, 3, 14, 5, 6, 15);
+    // (first e0 and e1 into their slots, then e2 into the rest; index 8 + j is the second source's j)
+    const __m512i i01a = _mm512_setr_epi64(0, 8, 0, 1, 9, 0, 2, 10);
+    const __m512i i01b = _mm512_setr_epi64(0, 1, 8, 3, 4, 9, 6, 7);
+    const __m512i i11a = _mm512_setr_epi64(0, 3, 11, 0, 4, 12, 0, 5);
+    const __m512i i11b = _mm512_setr_epi64(10, 1, 2, 11, 4, 5, 12, 7);
+    const __m512i i21a = _mm512_setr_epi64(13, 0, 6, 14, 0, 7, 15, 0);
+    const __m512i i21b = _mm512_setr_epi64(0, 13, 2, 3, 14, 5, 6, 15);
     const bool aligned = (reinterpret_cast<std::uintptr_t>(o) & 63) == 0;
     __m512d cur[4];
     for (int c = 0; c < 4; ++c) cur[c] = divide_exact8(_mm512_loadu_pd(ch[c]), vd, vz, sign);
