@@ -180,8 +180,9 @@ inline void window3_tail(double* const ch[4], i64 l0, i64 L, double total, const
 // runs those loops' scalar code with the divider (the same bits).
 // Needs ch[c] readable below L + 8 and total in divide_exact's range. The
 // next_bytes bytes at `next` (the next sequence's input) are prefetched
-// towards L2 along the way: 19.1-19.7 against 20.1-24.8 ms without (AVX-512,
-// six processes each, taking turns).
+// towards L2 along the way: a small gain at most (AVX-512, builds with and
+// without, eight processes each taking turns: mean 21.3 against 22.3 ms, the
+// pipeline within noise).
 // Measured against the separate loops (divide_exact, then the compiler's
 // window-and-projection loop, then StreamOut), float32 maps, N = 4000, L = 2048,
 // 2 threads, 8 rounds taking turns, means of the best times: AVX-512
