@@ -52,20 +52,22 @@ def _data(path: str) -> None:
     np.savez(path, x_u8=d["x_u8"], x_f32=d["x_f32"], attr=d["attr"], gx=s["x_u8"], ga=s["attr"], gm=s["x_model"])
 
 
+def _tmin(f, rounds: int) -> float:
+    """The best of `rounds` calls of f after one warm-up call, in ms."""
+    f()
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t0)
+    return 1e3 * best
+
+
 def _time(path: str, label: str, rounds: int) -> None:
     import acme_fast as af
 
     d = dict(np.load(path))
     x8, xf, a, gx, ga, gm = (d[k] for k in ("x_u8", "x_f32", "attr", "gx", "ga", "gm"))
-
-    def tmin(f) -> float:
-        f()
-        best = float("inf")
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            f()
-            best = min(best, time.perf_counter() - t0)
-        return 1e3 * best
 
     def gt(t):
         r = af.groundtruth_scores(gx, ga, gm, n_threads=t)
@@ -79,12 +81,13 @@ def _time(path: str, label: str, rounds: int) -> None:
         "gt": gt,
     }
     out = {"label": label, "simd": af.simd_level(), "max_threads": af.max_threads(),
-           "floor": {"kmer_u8": tmin(lambda: (a.sum(), x8.sum())), "kmer_f32": tmin(lambda: (a.sum(), xf.sum())),
-                     "kattr": tmin(lambda: a.sum()),
-                     "gt": tmin(lambda: (ga.sum(), gx.sum(), gm.sum()))},
+           "floor": {"kmer_u8": _tmin(lambda: (a.sum(), x8.sum()), rounds),
+                     "kmer_f32": _tmin(lambda: (a.sum(), xf.sum()), rounds),
+                     "kattr": _tmin(lambda: a.sum(), rounds),
+                     "gt": _tmin(lambda: (ga.sum(), gx.sum(), gm.sum()), rounds)},
            "value": {k: repr(f(2)) for k, f in fns.items()}}
     for t in (1, 2):
-        out[f"{t}t"] = {k: tmin(lambda f=f, t=t: f(t)) for k, f in fns.items()}
+        out[f"{t}t"] = {k: _tmin(lambda f=f, t=t: f(t), rounds) for k, f in fns.items()}
     print(json.dumps(out), flush=True)
 
 
@@ -96,15 +99,6 @@ def _compat(path: str, label: str, rounds: int) -> None:
     x, a = d["x_f32"], d["attr"]
     notebook_mask = np.sum(np.ones(x.shape), axis=-1) / 4  # as the published notebooks build it
 
-    def tmin(f) -> float:
-        f()
-        best = float("inf")
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            f()
-            best = min(best, time.perf_counter() - t0)
-        return 1e3 * best
-
     def pipeline(mask):
         maps = C.process_attribution_map(a, k=3)
         p1, p2, r = C.spherical_coordinates_process_2_trad([maps], x, mask, radius_count_cutoff=0.1)
@@ -112,10 +106,10 @@ def _compat(path: str, label: str, rounds: int) -> None:
         return C.calculate_entropy_2(p1, p2, r, nb, bl, bv, 3)[0]
 
     out = {"label": label, "simd": af.simd_level(), "compat": {
-        "kernel": tmin(lambda: af.kattr_kld(a, window=3, quantile=0.9, preset="acme", n_threads=2)),
-        "process_attribution_map": tmin(lambda: C.process_attribution_map(a, k=3)),
-        "pipeline_mask_1": tmin(lambda: pipeline(1)),
-        "pipeline_notebook_mask": tmin(lambda: pipeline(notebook_mask))},
+        "kernel": _tmin(lambda: af.kattr_kld(a, window=3, quantile=0.9, preset="acme", n_threads=2), rounds),
+        "process_attribution_map": _tmin(lambda: C.process_attribution_map(a, k=3), rounds),
+        "pipeline_mask_1": _tmin(lambda: pipeline(1), rounds),
+        "pipeline_notebook_mask": _tmin(lambda: pipeline(notebook_mask), rounds)},
         "value": repr(float(pipeline(1)))}
     print(json.dumps(out), flush=True)
 
