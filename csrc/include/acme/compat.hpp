@@ -148,14 +148,26 @@ inline void divide_exact(double* v, i64 n, double d) {
     for (i64 l = 0; l < n; ++l) v[l] /= d;
 }
 
-#if ACME_X86_SIMD
-struct ProjectConsts {
-    double c1, c2, c3, half, third;
+// The published projection of a window sum (w0, w1, w2, w3) to three
+// coordinates: the constants as numpy evaluates them (Python floats), the
+// operations in the numpy code's order. The scalar loops and the vector tails
+// call it; the vector loops (window3_*) do the same operations on its constants.
+struct Projection {
+    double c1 = 1.0 / std::sqrt(2.0), c2 = std::sqrt(2.0 / 3.0), c3 = std::sqrt(3.0 / 4.0);
+    double half = 1.0 / 2.0, third = 1.0 / 3.0;
+    __attribute__((always_inline)) void operator()(double* __restrict__ ol, double w0, double w1, double w2,
+                                                   double w3) const {
+        ol[0] = c1 * (-w0 + w1);
+        ol[1] = c2 * (-half * w0 - half * w1);
+        ol[2] = c3 * (((-third * w0 - third * w1) - third * w2) + w3);
+    }
 };
+
+#if ACME_X86_SIMD
 
 // Positions l0 .. L of window3_*: compat_process_seq's scalar operations, dividing
 // with the divider (the same bits as divide_exact).
-inline void window3_tail(double* const ch[4], i64 l0, i64 L, double total, const ProjectConsts& k, double* o) {
+inline void window3_tail(double* const ch[4], i64 l0, i64 L, double total, const Projection& k, double* o) {
     if (l0 >= L) return;
     double v[4][8 + 2];
     for (int c = 0; c < 4; ++c)
@@ -163,10 +175,7 @@ inline void window3_tail(double* const ch[4], i64 l0, i64 L, double total, const
     for (i64 q = l0; q < L; ++q) {
         double w[4];
         for (int c = 0; c < 4; ++c) w[c] = (v[c][q - l0] + v[c][q - l0 + 1]) + v[c][q - l0 + 2];
-        double* oq = o + 3 * q;
-        oq[0] = k.c1 * (-w[0] + w[1]);
-        oq[1] = k.c2 * (-k.half * w[0] - k.half * w[1]);
-        oq[2] = k.c3 * (((-k.third * w[0] - k.third * w[1]) - k.third * w[2]) + w[3]);
+        k(o + 3 * q, w[0], w[1], w[2], w[3]);
     }
 }
 
@@ -188,7 +197,7 @@ inline void window3_tail(double* const ch[4], i64 l0, i64 L, double total, const
 // 2 threads, 8 rounds taking turns, means of the best times: AVX-512
 // process_attribution_map 27.4 -> 20.7 ms (pipeline 56.9 -> 49.9); the AVX2
 // version (window3_avx2) 32.4 -> 28.3 ms (pipeline 69.3 -> 65.8).
-ACME_COMPAT_AVX512 inline void window3_avx512(double* const ch[4], i64 L, double total, const ProjectConsts& k,
+ACME_COMPAT_AVX512 inline void window3_avx512(double* const ch[4], i64 L, double total, const Projection& k,
                                               double* o, const char* next, i64 next_bytes) {
     const __m512d vd = _mm512_set1_pd(total), vz = _mm512_set1_pd(1.0 / total);
     const __m512i sign = _mm512_set1_epi64(std::numeric_limits<std::int64_t>::min());
@@ -250,7 +259,7 @@ ACME_COMPAT_AVX512 inline void window3_avx512(double* const ch[4], i64 L, double
 
 // The same with 4-lane vectors (AVX2 with FMA).
 __attribute__((target("avx2,fma"))) inline void window3_avx2(double* const ch[4], i64 L, double total,
-                                                             const ProjectConsts& k, double* o, const char* next,
+                                                             const Projection& k, double* o, const char* next,
                                                              i64 next_bytes) {
     const __m256d vd = _mm256_set1_pd(total), vz = _mm256_set1_pd(1.0 / total), sign = _mm256_set1_pd(-0.0);
     const __m256d c1 = _mm256_set1_pd(k.c1), c2 = _mm256_set1_pd(k.c2), c3 = _mm256_set1_pd(k.c3);
@@ -310,9 +319,7 @@ __attribute__((target("avx2,fma"))) inline void window3_avx2(double* const ch[4]
 template <class TA, bool kExactDivide = false, class Out = DirectOut, int kWindow3 = 0>
 __attribute__((always_inline)) inline i64 compat_process_seq(const TA* __restrict__ ai, i64 L, int k,
                                                              ProcessScratch& sc, double* __restrict__ o) {
-    // the published constants, as numpy evaluates them (Python floats)
-    const double c1 = 1.0 / std::sqrt(2.0), c2 = std::sqrt(2.0 / 3.0), c3 = std::sqrt(3.0 / 4.0);
-    const double half = 1.0 / 2.0, third = 1.0 / 3.0;
+    const Projection project;
     double* __restrict__ x = sc.ch[0];
     double* __restrict__ y = sc.ch[1];
     double* __restrict__ z = sc.ch[2];
@@ -380,16 +387,15 @@ __attribute__((always_inline)) inline i64 compat_process_seq(const TA* __restric
         if (k == 3 && divide_exact_in_range(total)) {  // in range: see below
             for (int c = 0; c < 4; ++c)
                 for (int s = 1; s < k; ++s) sc.ch[c][L - 1 + s] = sc.ch[c][(s - 1) % L];
-            const ProjectConsts pc{c1, c2, c3, half, third};
             // the next sequence in memory (most often this thread's next: the loop hands out
             // runs of sequences), prefetched towards L2 while this one is finished (past the
             // last sequence the prefetches read nothing: x86 prefetches never fault)
             const char* next = reinterpret_cast<const char*>(ai + 4 * L);
             const i64 next_bytes = static_cast<i64>(sizeof(TA)) * 4 * L;
             if constexpr (kWindow3 == 2)
-                window3_avx512(sc.ch, L, total, pc, o, next, next_bytes);
+                window3_avx512(sc.ch, L, total, project, o, next, next_bytes);
             else
-                window3_avx2(sc.ch, L, total, pc, o, next, next_bytes);
+                window3_avx2(sc.ch, L, total, project, o, next, next_bytes);
             return -1;
         }
     }
@@ -419,11 +425,6 @@ __attribute__((always_inline)) inline i64 compat_process_seq(const TA* __restric
     // (the channels continued by their first k - 1 values, so no index wraps)
     for (int c = 0; c < 4; ++c)
         for (int s = 1; s < k; ++s) sc.ch[c][L - 1 + s] = sc.ch[c][(s - 1) % L];
-    auto project = [=](double* __restrict__ ol, double w0, double w1, double w2, double w3) {
-        ol[0] = c1 * (-w0 + w1);
-        ol[1] = c2 * (-half * w0 - half * w1);
-        ol[2] = c3 * (((-third * w0 - third * w1) - third * w2) + w3);
-    };
     double* __restrict__ dst = Out::kStaged ? sc.stage : o;
     if (k == 3) {  // the published window: sums and projection in one loop
         for (i64 l = 0; l < L; ++l)
