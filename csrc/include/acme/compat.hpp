@@ -123,11 +123,6 @@ ACME_COMPAT_AVX512 inline void divide_exact_avx512(double* v, i64 n, double d) {
     for (; l < n; ++l) v[l] /= d;
 }
 
-inline bool cpu_has_fma() {
-    static const bool has = __builtin_cpu_supports("fma");
-    return has;
-}
-
 // The tier's exact division, or nullptr (the scalar tier divides).
 inline DivideFn divide_exact_fn() {
     if (simd_tier() == kAvx512) return &divide_exact_avx512;

@@ -46,6 +46,17 @@ inline bool cpu_has_avx512() {
 #endif
 }
 
+// FMA: every AVX2 CPU made has it, but the AVX2 tier does not require it; only
+// compat's exact division (compat.hpp: divide_exact) uses it.
+inline bool cpu_has_fma() {
+#if ACME_X86_SIMD
+    static const bool has = __builtin_cpu_supports("fma");
+    return has;
+#else
+    return false;
+#endif
+}
+
 // Whether this CPU can run tier t (scalar always; NEON on every arm64 CPU).
 inline bool tier_available(int t) {
     switch (t) {
