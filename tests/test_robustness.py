@@ -178,6 +178,9 @@ def test_prior_running_sums_equal_the_direct_sums(xa, preset, bin_width, prior_b
 
 def _interrupt(code: str, after: float = 1.0, timeout: float = 30.0) -> tuple[subprocess.CompletedProcess, float]:
     """Start code, send SIGINT once it printed 'go', return the process and the seconds it took to stop."""
+    # The child restores Python's Ctrl-C handler first: a shell starts background jobs with SIGINT
+    # ignored, and Python keeps an ignored SIGINT ignored, so `pytest &` would see every child hang.
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n" + code
     # outside the repository: from its root the uncompiled source tree would be imported
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          cwd=tempfile.gettempdir())
